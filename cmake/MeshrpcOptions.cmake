@@ -1,0 +1,38 @@
+# Compiler flags shared by every meshrpc target, applied through the meshrpc_flags interface target.
+add_library(meshrpc_flags INTERFACE)
+target_compile_options(meshrpc_flags INTERFACE -Wall -Wextra -Wpedantic)
+if(MESHRPC_WERROR)
+  target_compile_options(meshrpc_flags INTERFACE -Werror)
+endif()
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  target_compile_options(meshrpc_flags INTERFACE -Wthread-safety)
+endif()
+
+if(MESHRPC_SANITIZE STREQUAL "address")
+  # -fno-sanitize=function: clang 14's function sanitizer emits prologue data that the
+  # assembler rejects inside C++20 coroutines ("Cannot represent a difference across sections").
+  set(_san -fsanitize=address,undefined -fno-sanitize=function -fno-sanitize-recover=undefined
+           -fno-omit-frame-pointer)
+  if(MESHRPC_BUILD_FUZZ)
+    list(APPEND _san -fsanitize=fuzzer-no-link)
+  endif()
+  add_compile_options(${_san})
+  add_link_options(-fsanitize=address,undefined -fno-sanitize=function)
+elseif(MESHRPC_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT MESHRPC_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "MESHRPC_SANITIZE must be '', 'address' or 'thread', not '${MESHRPC_SANITIZE}'")
+endif()
+
+# Adds a meshrpc layer library from every .cc in src/<layer>/ (globbed so that adding a file
+# needs no CMake edit) and exports include/ as its public headers.
+function(meshrpc_layer name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB_RECURSE _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${name}/*.cc)
+  add_library(meshrpc_${name} STATIC ${_srcs})
+  add_library(meshrpc::${name} ALIAS meshrpc_${name})
+  target_include_directories(meshrpc_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
+                                             PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(meshrpc_${name} PUBLIC ${ARG_DEPS} PRIVATE meshrpc_flags)
+endfunction()

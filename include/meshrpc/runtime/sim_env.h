@@ -1,0 +1,170 @@
+// SimEnv: a deterministic twin of RealEnv. A whole cluster runs in one thread on virtual
+// time; a run is a pure function of its seed (DESIGN.md "Threading", FoundationDB's Sim2).
+//
+// The simulation holds hosts. Each SimHost is an Env with its own execution context, so
+// simulated components are written exactly like real ones; SimEnv itself is also an Env
+// (its built-in host, named "sim") for single-host tests.
+//
+// Scheduling: run() executes every ready handler of every host, hosts in creation order,
+// each host's handlers in FIFO order; when nothing is ready it jumps virtual time to the
+// earliest pending event (timer or scheduled delivery). Events at the same virtual time fire
+// in the order they were scheduled. Nothing reads the real clock, so a one-hour timer fires
+// after exactly one virtual hour and no real time.
+//
+// Trace: components record events with trace(); the running hash (over virtual time, host
+// and text, in order) identifies a run: same seed, same hash.
+//
+// Threading: everything, including the driving calls (run, run_for, ...), on one thread.
+// Lifetime: hosts live as long as the SimEnv; destroy objects that use a host before it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "meshrpc/base/unique_function.h"
+#include "meshrpc/runtime/env.h"
+#include "meshrpc/runtime/random.h"
+
+namespace meshrpc::runtime {
+
+class SimEnv;
+
+class SimHost final : public Env {
+ public:
+  SimHost(SimEnv& sim, size_t id, std::string name);
+  ~SimHost() override;
+
+  SimHost(const SimHost&) = delete;
+  SimHost& operator=(const SimHost&) = delete;
+
+  size_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  SimEnv& sim() { return sim_; }
+  asio::io_context& context() { return *io_; }
+
+  size_t executor_count() const override { return 1; }
+  asio::any_io_executor executor(size_t) override { return io_->get_executor(); }
+  asio::any_io_executor pick_executor() override { return io_->get_executor(); }
+  bool in_env_thread() const override { return true; }
+  bool is_simulated() const override { return true; }
+  TimePoint now() const override;
+  uint64_t random_u64() override;
+
+  // Runs the handlers that are ready now; returns how many ran.
+  size_t poll();
+
+ protected:
+  void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
+                     WaitHandler handler) override;
+
+ private:
+  SimEnv& sim_;
+  size_t id_;
+  std::string name_;
+  std::unique_ptr<asio::io_context> io_;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+};
+
+class SimEnv final : public Env {
+ public:
+  struct Options {
+    // How many handlers and events a single run*() call may execute before it gives up and
+    // reports a livelock; a deterministic guard, unlike a wall-clock watchdog.
+    uint64_t max_steps_per_run = 1'000'000'000;
+    // Keep the text of every trace() call (for finding the first divergence between runs).
+    bool keep_trace = false;
+  };
+
+  explicit SimEnv(uint64_t seed);
+  SimEnv(uint64_t seed, Options options);
+  ~SimEnv() override;
+
+  SimEnv(const SimEnv&) = delete;
+  SimEnv& operator=(const SimEnv&) = delete;
+
+  uint64_t seed() const { return seed_; }
+
+  // --- hosts ---------------------------------------------------------------------------
+  // Adds a host; `name` is also its network address host part. Names are unique.
+  SimHost& add_host(std::string name);
+  // nullptr when there is no such host.
+  SimHost* find_host(std::string_view name);
+  SimHost& default_host() { return *hosts_.front(); }
+  size_t host_count() const { return hosts_.size(); }
+  SimHost& host(size_t id) { return *hosts_[id]; }
+
+  // --- driving -------------------------------------------------------------------------
+  // Runs until nothing is ready and no event is pending (quiescence). Returns steps taken.
+  uint64_t run();
+  // Runs until virtual time reaches now() + duration; events due later stay pending.
+  uint64_t run_for(Duration duration);
+  // Runs until `done()` holds (checked after every step) or virtual time passes `limit`
+  // from now. Returns whether done() held.
+  bool run_until(UniqueFunction<bool()> done, Duration limit);
+  // Runs every ready handler without advancing time.
+  uint64_t poll();
+  // True if the last run*() stopped because it hit max_steps_per_run.
+  bool hit_step_limit() const { return hit_step_limit_; }
+
+  // --- events --------------------------------------------------------------------------
+  using EventId = std::pair<TimePoint, uint64_t>;
+  // Calls `fn` on the simulation thread at virtual time `at` (now, if `at` has passed), as
+  // an event of `host`. Returns an id that cancel_event() accepts.
+  EventId schedule_at(SimHost& host, TimePoint at, UniqueFunction<void()> fn);
+  // Removes a pending event and returns its function (empty if it already fired).
+  UniqueFunction<void()> cancel_event(EventId id);
+  size_t pending_events() const { return events_.size(); }
+
+  // --- determinism ---------------------------------------------------------------------
+  Random& random() { return random_; }
+  void trace(const SimHost& host, std::string_view event);
+  uint64_t trace_hash() const { return trace_hash_; }
+  const std::vector<std::string>& trace_lines() const { return trace_lines_; }
+
+  // --- Env (the default host) ----------------------------------------------------------
+  size_t executor_count() const override { return 1; }
+  asio::any_io_executor executor(size_t) override { return default_host().pick_executor(); }
+  asio::any_io_executor pick_executor() override { return default_host().pick_executor(); }
+  bool in_env_thread() const override { return true; }
+  bool is_simulated() const override { return true; }
+  TimePoint now() const override { return now_; }
+  uint64_t random_u64() override { return random_.next_u64(); }
+
+ protected:
+  void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
+                     WaitHandler handler) override;
+
+ private:
+  friend class SimHost;
+  struct Event {
+    size_t host_id;
+    UniqueFunction<void()> fn;
+  };
+
+  // One step: a round of ready handlers, or else the earliest events. False when idle.
+  bool step(TimePoint limit, uint64_t& steps);
+  // Fires every event due at the earliest pending time (<= limit). False if none is.
+  bool fire_next_events(TimePoint limit, uint64_t& steps);
+  SimHost& default_host() const { return *hosts_.front(); }
+
+  uint64_t seed_;
+  Options options_;
+  Random random_;
+  TimePoint now_{};
+  uint64_t next_event_seq_ = 0;
+  std::map<EventId, Event> events_;
+  std::vector<std::unique_ptr<SimHost>> hosts_;
+  bool hit_step_limit_ = false;
+  uint64_t trace_hash_;
+  std::vector<std::string> trace_lines_;
+};
+
+}  // namespace meshrpc::runtime

@@ -1,0 +1,54 @@
+// Connector and Network: how a host reaches others.
+//
+// Network is one host's view of the network: it listens on addresses and connects out.
+// TcpNetwork (RealEnv) and SimNetwork's hosts (SimEnv) implement it, so servers and
+// clients take a Network& and run unchanged on both.
+#pragma once
+
+#include <memory>
+
+#include "meshrpc/base/result.h"
+#include "meshrpc/runtime/asio.h"
+#include "meshrpc/transport/address.h"
+#include "meshrpc/transport/byte_stream.h"
+#include "meshrpc/transport/listener.h"
+
+namespace meshrpc::transport {
+
+class Connector {
+ public:
+  using ConnectHandler =
+      asio::any_completion_handler<void(error_code, std::unique_ptr<ByteStream>)>;
+
+  virtual ~Connector() = default;
+
+  // handler(error_code, stream) with the stream bound to `executor`. Errors:
+  // connection_refused, host_unreachable, timed_out, operation_aborted (cancelled through the
+  // handler's slot: race it with a timer for a connect timeout), or a resolve failure.
+  template <typename CompletionToken>
+  auto async_connect(const Address& address, asio::any_io_executor executor,
+                     CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(error_code, std::unique_ptr<ByteStream>)>(
+        [this, &address, executor](auto handler) {
+          initiate_connect(address, executor, ConnectHandler(std::move(handler)));
+        },
+        token);
+  }
+
+ protected:
+  virtual void initiate_connect(const Address& address, asio::any_io_executor executor,
+                                ConnectHandler handler) = 0;
+};
+
+class Network : public Connector {
+ public:
+  // Binds and starts listening. Errors: address in use (ALREADY_EXISTS), bad address
+  // (INVALID_ARGUMENT), other failures (UNAVAILABLE), each naming the address.
+  virtual Result<std::unique_ptr<Listener>> listen(const Address& address,
+                                                   const ListenOptions& options) = 0;
+  Result<std::unique_ptr<Listener>> listen(const Address& address) {
+    return listen(address, ListenOptions{});
+  }
+};
+
+}  // namespace meshrpc::transport

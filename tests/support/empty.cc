@@ -1,0 +1,1 @@
+// Keeps meshrpc_test_support a valid library before any helper source exists.
