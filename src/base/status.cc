@@ -1,6 +1,10 @@
 #include "meshrpc/base/status.h"
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
+
+#include "meshrpc/base/result.h"
 
 namespace meshrpc {
 namespace {
@@ -110,5 +114,13 @@ MESHRPC_STATUS_CONSTRUCTOR(unavailable_error, kUnavailable)
 MESHRPC_STATUS_CONSTRUCTOR(data_loss_error, kDataLoss)
 MESHRPC_STATUS_CONSTRUCTOR(unauthenticated_error, kUnauthenticated)
 #undef MESHRPC_STATUS_CONSTRUCTOR
+
+namespace internal {
+void die_on_bad_result_access(const Status& status) {
+  std::fprintf(stderr, "meshrpc: Result::value() called on an error: %s\n",
+               status.to_string().c_str());
+  std::abort();
+}
+}  // namespace internal
 
 }  // namespace meshrpc

@@ -34,18 +34,22 @@ void complete_wait(PendingWait& wait, error_code ec) {
   asio::post(wait.executor, asio::append(std::move(wait.handler), ec));
 }
 
+// Installed in the handler's cancellation slot. It refers to the wait weakly: the slot is
+// owned by the handler's own state, so a strong reference would be a cycle that keeps an
+// abandoned coroutine alive forever.
 struct WaitCanceller {
   SimEnv* sim;
   SimEnv::EventId id;
-  std::shared_ptr<PendingWait> wait;
+  std::weak_ptr<PendingWait> wait;
 
   void operator()(asio::cancellation_type type) {
     if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                  asio::cancellation_type::total)) == asio::cancellation_type::none) {
       return;
     }
+    std::shared_ptr<PendingWait> pending = wait.lock();
     // An empty function means the timer already fired; then there is nothing to cancel.
-    if (sim->cancel_event(id)) complete_wait(*wait, asio::error::operation_aborted);
+    if (pending && sim->cancel_event(id)) complete_wait(*pending, asio::error::operation_aborted);
   }
 };
 
@@ -57,7 +61,9 @@ void arm_wait(SimEnv& sim, SimHost& host, TimePoint deadline, asio::any_io_execu
     if (slot.is_connected()) slot.clear();
     complete_wait(*wait, error_code{});
   });
-  if (slot.is_connected()) slot.template emplace<WaitCanceller>(WaitCanceller{&sim, id, wait});
+  if (slot.is_connected()) {
+    slot.template emplace<WaitCanceller>(WaitCanceller{&sim, id, std::weak_ptr(wait)});
+  }
 }
 
 }  // namespace
@@ -81,7 +87,11 @@ TimePoint SimHost::now() const { return sim_.now(); }
 
 uint64_t SimHost::random_u64() { return sim_.random_u64(); }
 
-size_t SimHost::poll() { return io_->poll(); }
+size_t SimHost::poll(size_t max_handlers) {
+  size_t ran = 0;
+  while (ran < max_handlers && io_->poll_one() != 0) ++ran;
+  return ran;
+}
 
 void SimHost::initiate_wait(TimePoint deadline, asio::any_io_executor executor,
                             WaitHandler handler) {
@@ -124,7 +134,7 @@ SimHost* SimEnv::find_host(std::string_view name) {
 
 uint64_t SimEnv::poll() {
   uint64_t steps = 0;
-  for (size_t i = 0; i < hosts_.size(); ++i) steps += hosts_[i]->poll();
+  for (size_t i = 0; i < hosts_.size(); ++i) steps += hosts_[i]->poll(options_.handlers_per_turn);
   return steps;
 }
 

@@ -2,10 +2,9 @@
 //
 // Like absl::StatusOr. Constructing a Result from an OK Status is a programmer error (there
 // would be neither value nor error) and is turned into an INTERNAL status, so a bug never
-// looks like success. value() on an error is a programmer error too and asserts.
+// looks like success. value() on an error is a programmer error too and aborts.
 #pragma once
 
-#include <cassert>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -13,6 +12,11 @@
 #include "meshrpc/base/status.h"
 
 namespace meshrpc {
+
+namespace internal {
+// Prints the status and aborts: reading the value of a failed Result is a bug, in every build.
+[[noreturn]] void die_on_bad_result_access(const Status& status);
+}  // namespace internal
 
 template <typename T>
 class [[nodiscard]] Result {
@@ -22,8 +26,8 @@ class [[nodiscard]] Result {
   using value_type = T;
 
   // Implicit on purpose: `return value;` and `return status;` both read naturally.
-  Result(const T& value) : value_(value) {}  // NOLINT(google-explicit-constructor)
-  Result(T&& value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(const T& value) : value_(std::in_place, value) {}  // NOLINT(google-explicit-constructor)
+  Result(T&& value) : value_(std::in_place, std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) status_ = Status(StatusCode::kInternal, "Result built from an OK status");
   }
@@ -31,7 +35,7 @@ class [[nodiscard]] Result {
     requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, T> &&
              !std::is_same_v<std::decay_t<U>, Status> &&
              !std::is_same_v<std::decay_t<U>, Result<T>>)
-  Result(U&& value) : value_(std::forward<U>(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(U&& value) : value_(std::in_place, std::forward<U>(value)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return value_.has_value(); }
   explicit operator bool() const { return ok(); }
@@ -41,15 +45,15 @@ class [[nodiscard]] Result {
   Status status() && { return std::move(status_); }
 
   T& value() & {
-    assert(ok() && "Result::value() on an error");
+    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
     return *value_;
   }
   const T& value() const& {
-    assert(ok() && "Result::value() on an error");
+    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
     return *value_;
   }
   T&& value() && {
-    assert(ok() && "Result::value() on an error");
+    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
     return std::move(*value_);
   }
 
@@ -66,6 +70,8 @@ class [[nodiscard]] Result {
 
  private:
   Status status_;
+  // Always constructed in place, so a T that is itself an optional (Result<optional<X>>
+  // holding nullopt) is a present value, never mistaken for a missing one.
   std::optional<T> value_;
 };
 

@@ -49,8 +49,8 @@ MATCHER_P2(StatusIs, code, message_matcher,
 
 MATCHER_P(IsOkAndHolds, value_matcher,
           "is OK and holds a value that " +
-              ::testing::DescribeMatcher<
-                  typename std::decay_t<decltype(arg)>::value_type>(value_matcher)) {
+              ::testing::DescribeMatcher<typename std::remove_cvref_t<arg_type>::value_type>(
+                  value_matcher)) {
   if (!arg.ok()) {
     *result_listener << "whose status is " << arg.status();
     return false;

@@ -58,8 +58,9 @@ class SimHost final : public Env {
   TimePoint now() const override;
   uint64_t random_u64() override;
 
-  // Runs the handlers that are ready now; returns how many ran.
-  size_t poll();
+  // Runs up to `max_handlers` ready handlers; returns how many ran. Bounded so that a host
+  // whose handlers keep re-posting themselves cannot starve the others or the step limit.
+  size_t poll(size_t max_handlers);
 
  protected:
   void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
@@ -81,6 +82,8 @@ class SimEnv final : public Env {
     uint64_t max_steps_per_run = 1'000'000'000;
     // Keep the text of every trace() call (for finding the first divergence between runs).
     bool keep_trace = false;
+    // Handlers one host runs before the others get a turn.
+    size_t handlers_per_turn = 256;
   };
 
   explicit SimEnv(uint64_t seed);

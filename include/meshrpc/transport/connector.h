@@ -29,10 +29,12 @@ class Connector {
   auto async_connect(const Address& address, asio::any_io_executor executor,
                      CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(error_code, std::unique_ptr<ByteStream>)>(
-        [this, &address, executor](auto handler) {
-          initiate_connect(address, executor, ConnectHandler(std::move(handler)));
+        // The address travels by value: with deferred tokens (use_awaitable) initiation runs
+        // after this call returns, when a temporary argument may be gone.
+        [this, executor](auto handler, const Address& target) {
+          initiate_connect(target, executor, ConnectHandler(std::move(handler)));
         },
-        token);
+        token, address);
   }
 
  protected:

@@ -1,0 +1,499 @@
+#include "meshrpc/transport/sim_network.h"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+
+#include "meshrpc/base/buffer.h"
+
+namespace meshrpc::transport {
+
+using runtime::SimHost;
+using runtime::TimePoint;
+
+namespace {
+
+// Completes `handler` through `executor` (never inline), with the results given; Asio then
+// hands it to the handler's own associated executor if that differs.
+template <typename Handler, typename... Results>
+void post_completion(const asio::any_io_executor& executor, Handler handler,
+                     Results&&... results) {
+  asio::post(executor, asio::append(std::move(handler), std::forward<Results>(results)...));
+}
+
+bool is_cancel(asio::cancellation_type type) {
+  return (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                  asio::cancellation_type::total)) != asio::cancellation_type::none;
+}
+
+}  // namespace
+
+// One direction of a connection: bytes written by one end, read by the other.
+struct SimNetwork::Connection {
+  struct Direction {
+    SimHost* from = nullptr;
+    SimHost* to = nullptr;
+    Buffer readable;             // delivered, not yet read
+    size_t in_flight_bytes = 0;  // written, not yet delivered
+    TimePoint last_delivery{};   // deliveries never overtake each other
+    bool fin_sent = false;
+    bool fin_delivered = false;
+    bool reset_delivered = false;
+  };
+
+  uint64_t id = 0;
+  Address addresses[2];       // local address of end 0 (client) and end 1 (server)
+  Direction directions[2];    // directions[i]: written by end i, read by end 1 - i
+  SimStream* ends[2] = {nullptr, nullptr};
+};
+
+// --- SimStream --------------------------------------------------------------------------
+
+class SimNetwork::SimStream final : public ByteStream {
+ public:
+  SimStream(SimNetwork& net, std::shared_ptr<Connection> connection, int side,
+            asio::any_io_executor executor)
+      : net_(net), connection_(std::move(connection)), side_(side), executor_(executor) {
+    connection_->ends[side_] = this;
+  }
+  ~SimStream() override { close(); }
+
+  executor_type get_executor() override { return executor_; }
+
+  void shutdown_send() override {
+    Connection::Direction& out = outbound();
+    if (closed_ || out.fin_sent) return;
+    out.fin_sent = true;
+    const TimePoint at = next_delivery_time(out);
+    std::shared_ptr<Connection> connection = connection_;
+    net_.sim_.schedule_at(*out.to, at, [&net = net_, connection, side = side_] {
+      Connection::Direction& direction = connection->directions[side];
+      direction.fin_delivered = true;
+      net.sim_.trace(*direction.to, "fin " + std::to_string(connection->id));
+      if (SimStream* reader = connection->ends[1 - side]) reader->on_readable();
+    });
+  }
+
+  void close() override {
+    if (closed_) return;
+    shutdown_send();
+    finish_local(asio::error::operation_aborted);
+  }
+
+  void abort() override {
+    if (closed_) return;
+    Connection::Direction& out = outbound();
+    // A reset overtakes data in flight: the peer discards whatever arrives after it.
+    const TimePoint at = net_.sim_.now() + draw_delay(out);
+    std::shared_ptr<Connection> connection = connection_;
+    net_.sim_.schedule_at(*out.to, at, [&net = net_, connection, side = side_] {
+      Connection::Direction& direction = connection->directions[side];
+      net.sim_.trace(*direction.to, "reset " + std::to_string(connection->id));
+      if (SimStream* peer = connection->ends[1 - side]) peer->on_reset();
+    });
+    finish_local(asio::error::operation_aborted);
+  }
+
+  Address local_address() const override { return connection_->addresses[side_]; }
+  Address remote_address() const override { return connection_->addresses[1 - side_]; }
+
+  // Data or end of stream arrived for this end.
+  void on_readable() { try_complete_read(); }
+  // The peer aborted: unread data is gone and both directions fail.
+  void on_reset() {
+    reset_ = true;
+    inbound().readable.clear();
+    try_complete_read();
+    try_complete_write();
+  }
+  // The peer read bytes, freeing room in our outbound direction.
+  void on_space() { try_complete_write(); }
+
+ protected:
+  void initiate_read(std::span<const asio::mutable_buffer> buffers,
+                     ReadHandler handler) override {
+    read_buffers_.assign(buffers.begin(), buffers.end());
+    read_handler_.emplace(std::move(handler));
+    install_canceller(*read_handler_, &SimStream::cancel_read);
+    try_complete_read();
+  }
+
+  void initiate_write(std::span<const asio::const_buffer> buffers,
+                      WriteHandler handler) override {
+    write_buffers_.assign(buffers.begin(), buffers.end());
+    write_handler_.emplace(std::move(handler));
+    install_canceller(*write_handler_, &SimStream::cancel_write);
+    try_complete_write();
+  }
+
+ private:
+  Connection::Direction& outbound() { return connection_->directions[side_]; }
+  Connection::Direction& inbound() { return connection_->directions[1 - side_]; }
+  const LinkConfig& link(const Connection::Direction& d) const {
+    return net_.link_config(d.from->name(), d.to->name());
+  }
+  runtime::Duration draw_delay(const Connection::Direction& d) {
+    const LinkConfig& config = link(d);
+    return net_.sim_.random().uniform_duration(config.delay_min, config.delay_max);
+  }
+  TimePoint next_delivery_time(Connection::Direction& d) {
+    d.last_delivery = std::max(net_.sim_.now() + draw_delay(d), d.last_delivery);
+    return d.last_delivery;
+  }
+
+  template <typename Handler>
+  void install_canceller(Handler& handler, void (SimStream::*cancel)()) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) {
+      slot.assign([this, cancel](asio::cancellation_type type) {
+        if (is_cancel(type)) (this->*cancel)();
+      });
+    }
+  }
+  template <typename Handler, typename... Results>
+  void complete(std::optional<Handler>& pending, Results... results) {
+    Handler handler = std::move(*pending);
+    pending.reset();
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.clear();
+    post_completion(executor_, std::move(handler), results...);
+  }
+  void cancel_read() {
+    if (read_handler_) complete(read_handler_, error_code(asio::error::operation_aborted), 0UL);
+  }
+  void cancel_write() {
+    if (write_handler_) complete(write_handler_, error_code(asio::error::operation_aborted), 0UL);
+  }
+
+  void try_complete_read() {
+    if (!read_handler_) return;
+    Connection::Direction& in = inbound();
+    size_t wanted = 0;
+    for (const auto& b : read_buffers_) wanted += b.size();
+    if (closed_) return complete(read_handler_, error_code(asio::error::operation_aborted), 0UL);
+    if (reset_) return complete(read_handler_, error_code(asio::error::connection_reset), 0UL);
+    if (wanted == 0) return complete(read_handler_, error_code(), 0UL);
+    if (in.readable.empty()) {
+      if (in.fin_delivered) complete(read_handler_, error_code(asio::error::eof), 0UL);
+      return;
+    }
+    size_t copied = 0;
+    for (const auto& b : read_buffers_) {
+      const size_t n = std::min(b.size(), in.readable.size());
+      in.readable.copy_front(static_cast<char*>(b.data()), n);
+      in.readable.consume(n);
+      copied += n;
+      if (in.readable.empty()) break;
+    }
+    complete(read_handler_, error_code(), copied);
+    if (SimStream* writer = connection_->ends[1 - side_]) writer->on_space();
+  }
+
+  void try_complete_write() {
+    if (!write_handler_) return;
+    Connection::Direction& out = outbound();
+    if (closed_) return complete(write_handler_, error_code(asio::error::operation_aborted), 0UL);
+    if (reset_) return complete(write_handler_, error_code(asio::error::connection_reset), 0UL);
+    if (out.fin_sent) return complete(write_handler_, error_code(asio::error::broken_pipe), 0UL);
+    size_t total = 0;
+    for (const auto& b : write_buffers_) total += b.size();
+    if (total == 0) return complete(write_handler_, error_code(), 0UL);
+    const LinkConfig& config = link(out);
+    const size_t used = out.in_flight_bytes + out.readable.size();
+    const size_t room = used >= config.buffer_bytes ? 0 : config.buffer_bytes - used;
+    if (room == 0) return;  // on_space() retries when the reader makes room
+    send(std::min({total, room, config.max_write_bytes}));
+  }
+
+  void send(size_t bytes) {
+    Connection::Direction& out = outbound();
+    Buffer chunk;
+    size_t left = bytes;
+    for (const auto& b : write_buffers_) {
+      const size_t n = std::min(left, b.size());
+      chunk.append_copy(b.data(), n);
+      left -= n;
+      if (left == 0) break;
+    }
+    out.in_flight_bytes += bytes;
+    const TimePoint at = next_delivery_time(out);
+    std::shared_ptr<Connection> connection = connection_;
+    net_.sim_.schedule_at(*out.to, at,
+                          [&net = net_, connection, side = side_, chunk = std::move(chunk)]() mutable {
+                            deliver(net, *connection, side, std::move(chunk));
+                          });
+    complete(write_handler_, error_code(), bytes);
+  }
+
+  static void deliver(SimNetwork& net, Connection& connection, int side, Buffer chunk) {
+    Connection::Direction& direction = connection.directions[side];
+    direction.in_flight_bytes -= chunk.size();
+    net.sim_.trace(*direction.to, "deliver " + std::to_string(connection.id) + " " +
+                                      std::to_string(side) + " " + std::to_string(chunk.size()));
+    SimStream* reader = connection.ends[1 - side];
+    if (reader == nullptr || reader->reset_) {
+      // Nobody will read these bytes; TCP answers data for a closed socket with a reset.
+      if (SimStream* writer = connection.ends[side]) writer->on_reset();
+      return;
+    }
+    direction.readable.append(std::move(chunk));
+    reader->on_readable();
+  }
+
+  // Ends this end's use of the connection; pending operations end with `ec`.
+  void finish_local(error_code ec) {
+    closed_ = true;
+    if (read_handler_) complete(read_handler_, ec, 0UL);
+    if (write_handler_) complete(write_handler_, ec, 0UL);
+    connection_->ends[side_] = nullptr;
+    inbound().readable.clear();
+  }
+
+  SimNetwork& net_;
+  std::shared_ptr<Connection> connection_;
+  int side_;
+  asio::any_io_executor executor_;
+  bool closed_ = false;
+  bool reset_ = false;
+  std::vector<asio::mutable_buffer> read_buffers_;
+  std::vector<asio::const_buffer> write_buffers_;
+  std::optional<ReadHandler> read_handler_;
+  std::optional<WriteHandler> write_handler_;
+};
+
+// --- SimListener ------------------------------------------------------------------------
+
+class SimNetwork::SimListener final : public Listener {
+ public:
+  SimListener(SimNetwork& net, SimHost& host, Address address, int backlog)
+      : net_(net), host_(host), address_(std::move(address)), backlog_(backlog) {
+    net_.listeners_[address_] = this;
+  }
+  ~SimListener() override { close(); }
+
+  Address local_address() const override { return address_; }
+  size_t shard_count() const override { return 1; }
+  asio::any_io_executor shard_executor(size_t) override { return host_.pick_executor(); }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    net_.listeners_.erase(address_);
+    queue_.clear();  // queued, never accepted connections: destroying them closes them
+    if (handler_) complete(error_code(asio::error::operation_aborted), nullptr);
+  }
+
+  // A connection arrived. False when the backlog is full: the connector is refused.
+  bool offer(std::unique_ptr<ByteStream> stream) {
+    if (closed_ || static_cast<int>(queue_.size()) >= backlog_) return false;
+    queue_.push_back(std::move(stream));
+    try_accept();
+    return true;
+  }
+
+ protected:
+  void initiate_accept(size_t, AcceptHandler handler) override {
+    if (closed_) {
+      return post_completion(host_.pick_executor(), std::move(handler),
+                             error_code(asio::error::operation_aborted),
+                             std::unique_ptr<ByteStream>());
+    }
+    handler_.emplace(std::move(handler));
+    auto slot = asio::get_associated_cancellation_slot(*handler_);
+    if (slot.is_connected()) {
+      slot.assign([this](asio::cancellation_type type) {
+        if (is_cancel(type) && handler_) {
+          complete(error_code(asio::error::operation_aborted), nullptr);
+        }
+      });
+    }
+    try_accept();
+  }
+
+ private:
+  void try_accept() {
+    if (!handler_ || queue_.empty()) return;
+    std::unique_ptr<ByteStream> stream = std::move(queue_.front());
+    queue_.pop_front();
+    complete(error_code(), std::move(stream));
+  }
+  void complete(error_code ec, std::unique_ptr<ByteStream> stream) {
+    AcceptHandler handler = std::move(*handler_);
+    handler_.reset();
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.clear();
+    post_completion(host_.pick_executor(), std::move(handler), ec, std::move(stream));
+  }
+
+  SimNetwork& net_;
+  SimHost& host_;
+  Address address_;
+  int backlog_;
+  bool closed_ = false;
+  std::deque<std::unique_ptr<ByteStream>> queue_;
+  std::optional<AcceptHandler> handler_;
+};
+
+// --- HostNetwork ------------------------------------------------------------------------
+
+class SimNetwork::HostNetwork final : public Network {
+ public:
+  HostNetwork(SimNetwork& net, SimHost& host) : net_(net), host_(host) {}
+
+  using Network::listen;
+  Result<std::unique_ptr<Listener>> listen(const Address& requested,
+                                           const ListenOptions& options) override {
+    if (!requested.host.empty() && requested.host != host_.name() && requested.host != "0.0.0.0") {
+      return invalid_argument_error("simulated host " + host_.name() + " cannot listen on " +
+                                    requested.to_string());
+    }
+    Address address{host_.name(), requested.port};
+    if (address.port == 0) address.port = next_port();
+    if (net_.listeners_.count(address) != 0) {
+      return already_exists_error("address " + address.to_string() + " is already in use");
+    }
+    return std::unique_ptr<Listener>(
+        std::make_unique<SimListener>(net_, host_, address, options.backlog));
+  }
+
+ protected:
+  void initiate_connect(const Address& address, asio::any_io_executor executor,
+                        ConnectHandler handler) override;
+
+ private:
+  struct PendingConnect {
+    Address target;
+    asio::any_io_executor executor;
+    std::optional<ConnectHandler> handler;
+  };
+
+  uint16_t next_port() {
+    // Ephemeral range as Linux uses it; wraps without reuse checks beyond listeners.
+    while (true) {
+      const uint16_t port = next_port_++;
+      if (next_port_ == 0) next_port_ = kFirstEphemeralPort;
+      if (net_.listeners_.count(Address{host_.name(), port}) == 0) return port;
+    }
+  }
+  void arrive(const std::shared_ptr<PendingConnect>& pending);
+  void finish(const std::shared_ptr<PendingConnect>& pending, error_code ec,
+              std::unique_ptr<ByteStream> stream);
+
+  static constexpr uint16_t kFirstEphemeralPort = 32768;
+  SimNetwork& net_;
+  SimHost& host_;
+  uint16_t next_port_ = kFirstEphemeralPort;
+};
+
+void SimNetwork::HostNetwork::initiate_connect(const Address& address,
+                                               asio::any_io_executor executor,
+                                               ConnectHandler handler) {
+  auto pending = std::make_shared<PendingConnect>(
+      PendingConnect{address, std::move(executor), std::move(handler)});
+  auto slot = asio::get_associated_cancellation_slot(*pending->handler);
+  if (slot.is_connected()) {
+    // Weak: the slot lives inside the handler that `pending` owns (no cycle).
+    slot.assign([this, weak = std::weak_ptr(pending)](asio::cancellation_type type) {
+      auto pending = weak.lock();
+      if (is_cancel(type) && pending && pending->handler) {
+        finish(pending, asio::error::operation_aborted, nullptr);
+      }
+    });
+  }
+  SimHost* target = net_.sim_.find_host(address.host);
+  if (target == nullptr) {
+    // No such host: the connect fails as an unroutable address does.
+    net_.sim_.schedule_at(host_, net_.sim_.now(), [this, pending] {
+      if (pending->handler) finish(pending, asio::error::host_unreachable, nullptr);
+    });
+    return;
+  }
+  const LinkConfig& link = net_.link_config(host_.name(), target->name());
+  const TimePoint at =
+      net_.sim_.now() + net_.sim_.random().uniform_duration(link.delay_min, link.delay_max);
+  net_.sim_.schedule_at(*target, at, [this, pending] { arrive(pending); });
+}
+
+// The connection request reaches the target host: a listener takes it or it is refused;
+// either way the answer travels back to the client.
+void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pending) {
+  if (!pending->handler) return;  // cancelled while the request travelled
+  SimHost& target = *net_.sim_.find_host(pending->target.host);
+  auto it = net_.listeners_.find(pending->target);
+  std::unique_ptr<ByteStream> client_end;
+  error_code ec = asio::error::connection_refused;
+  if (it != net_.listeners_.end()) {
+    auto connection = std::make_shared<Connection>();
+    connection->id = net_.next_connection_id_++;
+    connection->addresses[0] = Address{host_.name(), next_port()};
+    connection->addresses[1] = pending->target;
+    connection->directions[0].from = &host_;
+    connection->directions[0].to = &target;
+    connection->directions[1].from = &target;
+    connection->directions[1].to = &host_;
+    client_end = std::make_unique<SimStream>(net_, connection, 0, pending->executor);
+    auto server_end =
+        std::make_unique<SimStream>(net_, connection, 1, target.pick_executor());
+    if (it->second->offer(std::move(server_end))) {
+      ec = error_code();
+      net_.sim_.trace(target, "accept " + std::to_string(connection->id));
+    } else {
+      client_end.reset();
+    }
+  }
+  const LinkConfig& back = net_.link_config(target.name(), host_.name());
+  const TimePoint at =
+      net_.sim_.now() + net_.sim_.random().uniform_duration(back.delay_min, back.delay_max);
+  auto stream = std::make_shared<std::unique_ptr<ByteStream>>(std::move(client_end));
+  net_.sim_.schedule_at(host_, at, [this, pending, ec, stream] {
+    if (pending->handler) finish(pending, ec, std::move(*stream));
+  });
+}
+
+void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pending,
+                                     error_code ec, std::unique_ptr<ByteStream> stream) {
+  ConnectHandler handler = std::move(*pending->handler);
+  pending->handler.reset();
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  if (slot.is_connected()) slot.clear();
+  post_completion(pending->executor, std::move(handler), ec, std::move(stream));
+}
+
+// --- SimNetwork -------------------------------------------------------------------------
+
+SimNetwork::SimNetwork(runtime::SimEnv& sim, LinkConfig default_link)
+    : sim_(sim), default_link_(default_link) {}
+
+SimNetwork::~SimNetwork() = default;
+
+Network& SimNetwork::host(runtime::SimHost& host) {
+  auto it = hosts_.find(host.name());
+  if (it == hosts_.end()) {
+    it = hosts_.emplace(host.name(), std::make_unique<HostNetwork>(*this, host)).first;
+  }
+  return *it->second;
+}
+
+Network& SimNetwork::host(std::string_view name) {
+  runtime::SimHost* found = sim_.find_host(name);
+  if (found == nullptr) found = &sim_.add_host(std::string(name));
+  return host(*found);
+}
+
+void SimNetwork::set_link(std::string_view from, std::string_view to, LinkConfig config) {
+  links_[{std::string(from), std::string(to)}] = config;
+}
+
+const LinkConfig& SimNetwork::link_config(std::string_view from, std::string_view to) const {
+  if (links_.empty()) return default_link_;
+  auto it = links_.find(std::pair<std::string, std::string>(from, to));
+  return it == links_.end() ? default_link_ : it->second;
+}
+
+}  // namespace meshrpc::transport

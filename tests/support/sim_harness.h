@@ -1,0 +1,36 @@
+// TransportHarness over SimEnv: a "server" and a "client" simulated host joined by
+// in-memory links with random delays. run() drives virtual time until every task is done.
+#pragma once
+
+#include <memory>
+
+#include "meshrpc/runtime/sim_env.h"
+#include "meshrpc/transport/sim_network.h"
+#include "tests/support/transport_harness.h"
+
+namespace meshrpc::testing {
+
+class SimHarness final : public TransportHarness {
+ public:
+  explicit SimHarness(uint64_t seed, transport::LinkConfig link = {});
+
+  std::string name() const override { return "sim"; }
+  runtime::Env& server_env() override { return *server_; }
+  transport::Network& server_network() override { return net_.host(*server_); }
+  transport::Address listen_address() override { return {server_->name(), 0}; }
+  runtime::Env& client_env() override { return *client_; }
+  transport::Network& client_network() override { return net_.host(*client_); }
+  transport::Address unused_address() override { return {server_->name(), 1}; }
+  Status run(std::vector<std::pair<runtime::Env*, Task>> tasks) override;
+
+  runtime::SimEnv& sim() { return sim_; }
+  transport::SimNetwork& net() { return net_; }
+
+ private:
+  runtime::SimEnv sim_;
+  transport::SimNetwork net_;
+  runtime::SimHost* server_;
+  runtime::SimHost* client_;
+};
+
+}  // namespace meshrpc::testing
