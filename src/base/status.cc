@@ -91,9 +91,7 @@ std::ostream& operator<<(std::ostream& os, const Status& status) {
   return os << status.to_string();
 }
 
-std::ostream& operator<<(std::ostream& os, StatusCode code) {
-  return os << status_code_name(code);
-}
+std::ostream& operator<<(std::ostream& os, StatusCode code) { return os << status_code_name(code); }
 
 #define MESHRPC_STATUS_CONSTRUCTOR(fn, code) \
   Status fn(std::string_view message) { return Status(StatusCode::code, message); }

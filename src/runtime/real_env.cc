@@ -1,11 +1,10 @@
 #include "meshrpc/runtime/real_env.h"
 
-#include <chrono>
-#include <random>
-
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/consign.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <random>
 
 namespace meshrpc::runtime {
 namespace {
@@ -41,7 +40,10 @@ RealEnv::RealEnv(Options options) : outside_random_(0) {
   for (size_t i = 0; i < threads; ++i) {
     auto context = std::make_unique<Context>(Context{
         // Concurrency hint 1: each context is run by exactly one thread.
-        std::make_unique<asio::io_context>(1), nullptr, Random(seed + i), {}});
+        std::make_unique<asio::io_context>(1),
+        nullptr,
+        Random(seed + i),
+        {}});
     context->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
         context->io->get_executor());
     contexts_.push_back(std::move(context));
@@ -80,8 +82,8 @@ asio::any_io_executor RealEnv::pick_executor() {
 bool RealEnv::in_env_thread() const { return this_thread_identity.env == this; }
 
 TimePoint RealEnv::now() const {
-  return TimePoint(std::chrono::duration_cast<Duration>(
-      std::chrono::steady_clock::now().time_since_epoch()));
+  return TimePoint(
+      std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));
 }
 
 uint64_t RealEnv::random_u64() {
@@ -96,8 +98,7 @@ void RealEnv::initiate_wait(TimePoint deadline, asio::any_io_executor executor,
                             WaitHandler handler) {
   // TimePoint shares steady_clock's epoch (see now()), so the conversion is exact.
   const auto expiry = std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          deadline.time_since_epoch()));
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline.time_since_epoch()));
   // The timer lives on the handler's executor, so the handler's cancellation slot (emitted
   // on that executor's thread) and the timer are touched by one thread only.
   auto timer = std::make_shared<asio::steady_timer>(executor, expiry);

@@ -1,12 +1,11 @@
 #include "meshrpc/runtime/sim_env.h"
 
-#include <cassert>
-#include <stdexcept>
-
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <cassert>
+#include <stdexcept>
 
 namespace meshrpc::runtime {
 namespace {

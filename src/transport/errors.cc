@@ -1,8 +1,7 @@
 #include "meshrpc/transport/errors.h"
 
-#include <string>
-
 #include <boost/asio/error.hpp>
+#include <string>
 
 namespace meshrpc::transport {
 

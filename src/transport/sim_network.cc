@@ -1,14 +1,13 @@
 #include "meshrpc/transport/sim_network.h"
 
 #include <algorithm>
-#include <deque>
-#include <optional>
-#include <vector>
-
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <deque>
+#include <optional>
+#include <vector>
 
 #include "meshrpc/base/buffer.h"
 
@@ -22,8 +21,7 @@ namespace {
 // Completes `handler` through `executor` (never inline), with the results given; Asio then
 // hands it to the handler's own associated executor if that differs.
 template <typename Handler, typename... Results>
-void post_completion(const asio::any_io_executor& executor, Handler handler,
-                     Results&&... results) {
+void post_completion(const asio::any_io_executor& executor, Handler handler, Results&&... results) {
   asio::post(executor, asio::append(std::move(handler), std::forward<Results>(results)...));
 }
 
@@ -48,8 +46,8 @@ struct SimNetwork::Connection {
   };
 
   uint64_t id = 0;
-  Address addresses[2];       // local address of end 0 (client) and end 1 (server)
-  Direction directions[2];    // directions[i]: written by end i, read by end 1 - i
+  Address addresses[2];     // local address of end 0 (client) and end 1 (server)
+  Direction directions[2];  // directions[i]: written by end i, read by end 1 - i
   SimStream* ends[2] = {nullptr, nullptr};
 };
 
@@ -116,16 +114,14 @@ class SimNetwork::SimStream final : public ByteStream {
   void on_space() { try_complete_write(); }
 
  protected:
-  void initiate_read(std::span<const asio::mutable_buffer> buffers,
-                     ReadHandler handler) override {
+  void initiate_read(std::span<const asio::mutable_buffer> buffers, ReadHandler handler) override {
     read_buffers_.assign(buffers.begin(), buffers.end());
     read_handler_.emplace(std::move(handler));
     install_canceller(*read_handler_, &SimStream::cancel_read);
     try_complete_read();
   }
 
-  void initiate_write(std::span<const asio::const_buffer> buffers,
-                      WriteHandler handler) override {
+  void initiate_write(std::span<const asio::const_buffer> buffers, WriteHandler handler) override {
     write_buffers_.assign(buffers.begin(), buffers.end());
     write_handler_.emplace(std::move(handler));
     install_canceller(*write_handler_, &SimStream::cancel_write);
@@ -224,10 +220,10 @@ class SimNetwork::SimStream final : public ByteStream {
     out.in_flight_bytes += bytes;
     const TimePoint at = next_delivery_time(out);
     std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(*out.to, at,
-                          [&net = net_, connection, side = side_, chunk = std::move(chunk)]() mutable {
-                            deliver(net, *connection, side, std::move(chunk));
-                          });
+    net_.sim_.schedule_at(
+        *out.to, at, [&net = net_, connection, side = side_, chunk = std::move(chunk)]() mutable {
+          deliver(net, *connection, side, std::move(chunk));
+        });
     complete(write_handler_, error_code(), bytes);
   }
 
@@ -438,8 +434,7 @@ void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pend
     connection->directions[1].from = &target;
     connection->directions[1].to = &host_;
     client_end = std::make_unique<SimStream>(net_, connection, 0, pending->executor);
-    auto server_end =
-        std::make_unique<SimStream>(net_, connection, 1, target.pick_executor());
+    auto server_end = std::make_unique<SimStream>(net_, connection, 1, target.pick_executor());
     if (it->second->offer(std::move(server_end))) {
       ec = error_code();
       net_.sim_.trace(target, "accept " + std::to_string(connection->id));
@@ -456,8 +451,8 @@ void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pend
   });
 }
 
-void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pending,
-                                     error_code ec, std::unique_ptr<ByteStream> stream) {
+void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pending, error_code ec,
+                                     std::unique_ptr<ByteStream> stream) {
   ConnectHandler handler = std::move(*pending->handler);
   pending->handler.reset();
   auto slot = asio::get_associated_cancellation_slot(handler);

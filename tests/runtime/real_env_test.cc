@@ -2,16 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include <future>
-#include <set>
-#include <thread>
-
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
+#include <future>
+#include <set>
+#include <thread>
 
 namespace meshrpc::runtime {
 namespace {
@@ -38,9 +37,8 @@ TEST(RealEnv, CancellationEndsAWaitWithOperationAborted) {
   std::promise<error_code> result;
   // The signal is emitted on the executor that owns the wait (DESIGN.md "Threading").
   asio::post(env.executor(0), [&] {
-    env.async_sleep_for(1h, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) {
-                          result.set_value(ec);
-                        }));
+    env.async_sleep_for(1h, asio::bind_cancellation_slot(
+                                signal.slot(), [&](error_code ec) { result.set_value(ec); }));
     asio::post(env.executor(0), [&] { signal.emit(asio::cancellation_type::terminal); });
   });
   auto future = result.get_future();

@@ -3,16 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <string>
-#include <vector>
-
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
 
 namespace meshrpc::runtime {
 namespace {
@@ -55,9 +54,8 @@ TEST(SimEnv, CancelledTimerCompletesWithOperationAbortedAtOnce) {
   SimEnv sim(1);
   asio::cancellation_signal signal;
   error_code result;
-  sim.async_sleep_for(1h, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) {
-                        result = ec;
-                      }));
+  sim.async_sleep_for(
+      1h, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) { result = ec; }));
   sim.run_for(5ms);
   signal.emit(asio::cancellation_type::terminal);
   sim.run();

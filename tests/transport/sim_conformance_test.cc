@@ -22,10 +22,11 @@ transport::LinkConfig cramped_link() {
 
 INSTANTIATE_TEST_SUITE_P(
     Sim, TransportConformance,
-    ::testing::Values(
-        TransportUnderTest("sim_lan", [] { return std::make_unique<SimHarness>(1); }),
-        TransportUnderTest("sim_cramped",
-                           [] { return std::make_unique<SimHarness>(2, cramped_link()); })),
+    ::testing::Values(TransportUnderTest("sim_lan", [] { return std::make_unique<SimHarness>(1); }),
+                      TransportUnderTest("sim_cramped",
+                                         [] {
+                                           return std::make_unique<SimHarness>(2, cramped_link());
+                                         })),
     transport_test_name);
 
 }  // namespace

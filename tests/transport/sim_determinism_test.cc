@@ -4,12 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <string>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <string>
 
 #include "meshrpc/runtime/sim_env.h"
 #include "meshrpc/transport/sim_network.h"
@@ -48,7 +47,8 @@ awaitable<void> echo_client(Network& net, Address server, int id, int rounds, in
   if (ec) co_return;
   for (int round = 0; round < rounds; ++round) {
     std::string message(100 + 37 * ((id * 7 + round) % 50), static_cast<char>('a' + id));
-    auto [wec, w] = co_await asio::async_write(*stream, asio::buffer(message), use_nothrow_awaitable);
+    auto [wec, w] =
+        co_await asio::async_write(*stream, asio::buffer(message), use_nothrow_awaitable);
     std::string reply(message.size(), '\0');
     auto [rec, r] = co_await asio::async_read(*stream, asio::buffer(reply), use_nothrow_awaitable);
     if (wec || rec || reply != message) co_return;
@@ -122,7 +122,8 @@ TEST(SimDeterminism, DeliveryOrderWithinADirectionIsPreservedDespiteRandomDelays
         auto [ec, stream] = co_await (*listener)->async_accept(0, use_nothrow_awaitable);
         char data[64];
         while (!ec) {
-          auto [rec, n] = co_await stream->async_read_some(asio::buffer(data), use_nothrow_awaitable);
+          auto [rec, n] =
+              co_await stream->async_read_some(asio::buffer(data), use_nothrow_awaitable);
           ec = rec;
           received.append(data, n);
         }

@@ -15,14 +15,13 @@
 #pragma once
 
 #include <atomic>
+#include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <boost/container/small_vector.hpp>
 
 namespace meshrpc {
 

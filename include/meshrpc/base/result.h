@@ -27,15 +27,16 @@ class [[nodiscard]] Result {
 
   // Implicit on purpose: `return value;` and `return status;` both read naturally.
   Result(const T& value) : value_(std::in_place, value) {}  // NOLINT(google-explicit-constructor)
-  Result(T&& value) : value_(std::in_place, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T&& value)
+      : value_(std::in_place, std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) status_ = Status(StatusCode::kInternal, "Result built from an OK status");
   }
   template <typename U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Status> &&
-             !std::is_same_v<std::decay_t<U>, Result<T>>)
-  Result(U&& value) : value_(std::in_place, std::forward<U>(value)) {}  // NOLINT(google-explicit-constructor)
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Status> && !std::is_same_v<std::decay_t<U>, Result<T>>)
+      Result(U&& value)
+      : value_(std::in_place, std::forward<U>(value)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return value_.has_value(); }
   explicit operator bool() const { return ok(); }
@@ -45,15 +46,18 @@ class [[nodiscard]] Result {
   Status status() && { return std::move(status_); }
 
   T& value() & {
-    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
+    if (!ok()) [[unlikely]]
+      internal::die_on_bad_result_access(status_);
     return *value_;
   }
   const T& value() const& {
-    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
+    if (!ok()) [[unlikely]]
+      internal::die_on_bad_result_access(status_);
     return *value_;
   }
   T&& value() && {
-    if (!ok()) [[unlikely]] internal::die_on_bad_result_access(status_);
+    if (!ok()) [[unlikely]]
+      internal::die_on_bad_result_access(status_);
     return std::move(*value_);
   }
 

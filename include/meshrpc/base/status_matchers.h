@@ -56,8 +56,7 @@ MATCHER_P(IsOkAndHolds, value_matcher,
     return false;
   }
   using Value = typename std::decay_t<decltype(arg)>::value_type;
-  return ::testing::Matcher<const Value&>(
-             ::testing::SafeMatcherCast<const Value&>(value_matcher))
+  return ::testing::Matcher<const Value&>(::testing::SafeMatcherCast<const Value&>(value_matcher))
       .MatchAndExplain(arg.value(), result_listener);
 }
 

@@ -17,9 +17,9 @@ class UniqueFunction<R(Args...)> {
   UniqueFunction() = default;
   UniqueFunction(std::nullptr_t) {}  // NOLINT(google-explicit-constructor)
   template <typename F>
-    requires(!std::is_same_v<std::decay_t<F>, UniqueFunction> &&
-             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
-  UniqueFunction(F&& f)  // NOLINT(google-explicit-constructor)
+  requires(!std::is_same_v<std::decay_t<F>, UniqueFunction> &&
+           std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+      UniqueFunction(F&& f)  // NOLINT(google-explicit-constructor)
       : callable_(std::make_unique<Model<std::decay_t<F>>>(std::forward<F>(f))) {}
 
   UniqueFunction(UniqueFunction&&) noexcept = default;

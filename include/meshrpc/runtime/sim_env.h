@@ -18,6 +18,8 @@
 // Lifetime: hosts live as long as the SimEnv; destroy objects that use a host before it.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,9 +27,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "meshrpc/base/unique_function.h"
 #include "meshrpc/runtime/env.h"

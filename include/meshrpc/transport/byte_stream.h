@@ -14,10 +14,9 @@
 // operation_aborted, and the stream must outlive their initiation only.
 #pragma once
 
-#include <span>
-
 #include <boost/asio/buffer.hpp>
 #include <boost/container/small_vector.hpp>
+#include <span>
 
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/transport/address.h"

@@ -21,8 +21,7 @@ namespace meshrpc::transport {
 
 class Listener {
  public:
-  using AcceptHandler =
-      asio::any_completion_handler<void(error_code, std::unique_ptr<ByteStream>)>;
+  using AcceptHandler = asio::any_completion_handler<void(error_code, std::unique_ptr<ByteStream>)>;
 
   virtual ~Listener() = default;
 
