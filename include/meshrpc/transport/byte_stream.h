@@ -8,6 +8,10 @@
 //   asio::error::operation_aborted    cancelled (slot or close()); nothing further happens
 // Upper layers turn these into Status with transport::to_status().
 //
+// TLS seam: a TLS session is itself a ByteStream that wraps another one (asio::ssl::stream
+// over a ByteStream, which models the stream concepts it needs), so TLS runs unchanged over
+// TCP and over simulated links, and nothing above transport/ knows which it has.
+//
 // Threading: a stream belongs to one executor (get_executor()); start operations and call
 // close()/abort() only there. At most one read and one write may be outstanding at a time.
 // Lifetime: destroying the stream closes it; outstanding operations complete with
