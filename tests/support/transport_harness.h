@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "meshrpc/base/status.h"
 #include "meshrpc/runtime/asio.h"

@@ -6,7 +6,9 @@
 //   asio::error::eof                  the peer closed its sending side (after all its data)
 //   asio::error::connection_reset     the peer aborted (reset); unread data may be lost
 //   asio::error::operation_aborted    cancelled (slot or close()); nothing further happens
-// Upper layers turn these into Status with transport::to_status().
+// Errors are sticky: once a read ended with eof or an error, every later read completes at
+// once with the same code (likewise writes), never waiting. Upper layers turn these into
+// Status with transport::to_status().
 //
 // TLS seam: a TLS session is itself a ByteStream that wraps another one (asio::ssl::stream
 // over a ByteStream, which models the stream concepts it needs), so TLS runs unchanged over

@@ -44,8 +44,9 @@ class Connector {
 
 class Network : public Connector {
  public:
-  // Binds and starts listening. Errors: address in use (ALREADY_EXISTS), bad address
-  // (INVALID_ARGUMENT), other failures (UNAVAILABLE), each naming the address.
+  // Binds and starts listening. Errors: address in use (ALREADY_EXISTS), bad address or a
+  // host name where an IP literal is needed (INVALID_ARGUMENT), a privileged port without the
+  // right (PERMISSION_DENIED), other failures (UNAVAILABLE), each naming the address.
   virtual Result<std::unique_ptr<Listener>> listen(const Address& address,
                                                    const ListenOptions& options) = 0;
   Result<std::unique_ptr<Listener>> listen(const Address& address) {
