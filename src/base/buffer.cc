@@ -23,11 +23,17 @@ namespace {
 
 std::atomic<int64_t> live_blocks{0};
 
+// Set when this thread's cache is destroyed. Blocks released after that, during thread exit (by
+// a thread_local or static Buffer destroyed later), go straight back to the heap. A constinit
+// bool, so it stays usable after every non-trivial thread_local is gone.
+constinit thread_local bool block_cache_destroyed = false;
+
 // Free default-size blocks of one thread. Blocks freed on another thread than the one that
 // allocated them land in the freeing thread's cache; that is fine, they are interchangeable.
 class BlockCache {
  public:
   ~BlockCache() {
+    block_cache_destroyed = true;
     for (void* memory : free_) ::operator delete(memory);
   }
   void* take() {
@@ -46,9 +52,11 @@ class BlockCache {
   std::vector<void*> free_;
 };
 
-BlockCache& block_cache() {
+// This thread's cache, or null once thread exit has destroyed it.
+BlockCache* block_cache() {
+  if (block_cache_destroyed) return nullptr;
   thread_local BlockCache cache;
-  return cache;
+  return &cache;
 }
 
 }  // namespace
@@ -56,7 +64,9 @@ BlockCache& block_cache() {
 Block* Block::allocate(size_t capacity) {
   capacity = std::max(capacity, kDefaultBytes);
   void* memory = nullptr;
-  if (MESHRPC_BLOCK_POOL && capacity == kDefaultBytes) memory = block_cache().take();
+  if (MESHRPC_BLOCK_POOL && capacity == kDefaultBytes) {
+    if (BlockCache* cache = block_cache()) memory = cache->take();
+  }
   if (memory == nullptr) memory = ::operator new(sizeof(Block) + capacity);
   live_blocks.fetch_add(1, std::memory_order_relaxed);
   return new (memory) Block(capacity);
@@ -66,7 +76,8 @@ void Block::release() {
   live_blocks.fetch_sub(1, std::memory_order_relaxed);
   const bool poolable = MESHRPC_BLOCK_POOL && capacity_ == kDefaultBytes;
   this->~Block();
-  if (!poolable || !block_cache().give(this)) ::operator delete(this);
+  BlockCache* cache = poolable ? block_cache() : nullptr;
+  if (cache == nullptr || !cache->give(this)) ::operator delete(this);
 }
 
 int64_t Block::live_count() { return live_blocks.load(std::memory_order_relaxed); }
@@ -139,7 +150,11 @@ void Buffer::append(Slice slice) {
 }
 
 void Buffer::append(const Buffer& other) {
-  for (const Slice& slice : other.slices_) append(slice);
+  // By index, with room reserved first: `other` may be *this, whose slice vector would
+  // otherwise reallocate under a range-for that is still reading it.
+  const size_t count = other.slices_.size();
+  slices_.reserve(slices_.size() + count);
+  for (size_t i = 0; i < count; ++i) append(other.slices_[i]);
 }
 
 void Buffer::append(Buffer&& other) {
