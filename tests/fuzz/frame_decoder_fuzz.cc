@@ -21,6 +21,7 @@
 #include "meshrpc/wire/frame_decoder.h"
 #include "meshrpc/wire/frame_encoder.h"
 #include "meshrpc/wire/preface.h"
+#include "tests/fuzz/frame_decoder_config.h"
 
 namespace meshrpc::wire {
 namespace {
@@ -140,18 +141,7 @@ void round_trip_frame(Role role, const Limits& limits, const Frame& frame) {
   check(false, "the decoder returns only known frame types");
 }
 
-Limits limits_for(uint8_t config) {
-  Limits limits;
-  limits.allow_compression = (config & 0x02) != 0;
-  if (config & 0x04) {
-    limits.max_frame_bytes = 256;
-    limits.max_header_bytes = 128;
-    limits.max_metadata_entries = 3;
-    limits.max_settings_entries = 4;
-    limits.max_stream_id = 1000;
-  }
-  return limits;
-}
+using fuzz::limits_for;
 
 }  // namespace
 }  // namespace meshrpc::wire
@@ -162,7 +152,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t config = data[0];
   const uint64_t chunk_seed = data[1];
   std::string_view bytes(reinterpret_cast<const char*>(data) + 2, size - 2);
-  const Role role = (config & 0x01) ? Role::kServer : Role::kClient;
+  const Role role = fuzz::role_for(config);
   const Limits limits = limits_for(config);
 
   (void)classify_connection_start(bytes);  // Must not read past the input.

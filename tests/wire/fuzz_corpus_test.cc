@@ -11,6 +11,7 @@
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/wire/frame_decoder.h"
 #include "raw_frames.h"
+#include "tests/fuzz/frame_decoder_config.h"
 
 namespace meshrpc::wire {
 namespace {
@@ -23,19 +24,7 @@ using ::testing::Not;
 const std::filesystem::path kCorpus =
     std::filesystem::path(__FILE__).parent_path() / "../fuzz/corpus/frame_decoder";
 
-// The same configuration byte as tests/fuzz/frame_decoder_fuzz.cc reads.
-Limits limits_for(uint8_t config) {
-  Limits limits;
-  limits.allow_compression = (config & 0x02) != 0;
-  if (config & 0x04) {
-    limits.max_frame_bytes = 256;
-    limits.max_header_bytes = 128;
-    limits.max_metadata_entries = 3;
-    limits.max_settings_entries = 4;
-    limits.max_stream_id = 1000;
-  }
-  return limits;
-}
+using fuzz::limits_for;
 
 TEST(FuzzCorpus, SeedsDecodeToFramesAsIntended) {
   int seeds = 0;
@@ -45,7 +34,7 @@ TEST(FuzzCorpus, SeedsDecodeToFramesAsIntended) {
     SCOPED_TRACE(file.path().filename().string());
     ASSERT_GE(input.size(), 2u);
     const auto config = static_cast<uint8_t>(input[0]);
-    FrameDecoder decoder(config & 0x01 ? Role::kServer : Role::kClient, limits_for(config));
+    FrameDecoder decoder(fuzz::role_for(config), limits_for(config));
     Result<std::vector<Frame>> frames = testing::decode_all(decoder, input.substr(2));
     if (file.path().filename().string().find("mandatory") != std::string::npos) {
       EXPECT_THAT(frames, StatusIs(StatusCode::kInternal));  // The seed for the error path.
