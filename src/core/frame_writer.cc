@@ -1,0 +1,70 @@
+#include "meshrpc/core/frame_writer.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <string>
+
+#include "meshrpc/transport/errors.h"
+
+namespace meshrpc::core {
+
+std::shared_ptr<FrameWriter> FrameWriter::create(std::shared_ptr<transport::ByteStream> stream,
+                                                 Options options, ErrorHandler on_error) {
+  return std::shared_ptr<FrameWriter>(
+      new FrameWriter(std::move(stream), options, std::move(on_error)));
+}
+
+FrameWriter::FrameWriter(std::shared_ptr<transport::ByteStream> stream, Options options,
+                         ErrorHandler on_error)
+    : stream_(std::move(stream)), options_(options), on_error_(std::move(on_error)) {}
+
+Status FrameWriter::enqueue(Buffer frames) {
+  if (!status_.ok()) return status_;
+  if (queued_bytes() + frames.size() > options_.max_queued_bytes) {
+    return resource_exhausted_error(
+        "connection write queue of " + std::to_string(queued_bytes() + frames.size()) +
+        " bytes would exceed max_queued_bytes " + std::to_string(options_.max_queued_bytes));
+  }
+  pending_.append(std::move(frames));
+  flush_soon();
+  return Status();
+}
+
+void FrameWriter::flush_soon() {
+  // While a write is in flight its completion picks up whatever is pending.
+  if (flush_scheduled_ || writing_ || !status_.ok()) return;
+  flush_scheduled_ = true;
+  asio::post(stream_->get_executor(), [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    if (!self->writing_ && self->status_.ok() && !self->pending_.empty()) self->write_pending();
+  });
+}
+
+void FrameWriter::write_pending() {
+  writing_ = true;
+  in_flight_ = std::move(pending_);
+  pending_.clear();
+  iovecs_.clear();
+  for (const Slice& slice : in_flight_.slices()) iovecs_.emplace_back(slice.data(), slice.size());
+  ++writes_;
+  asio::async_write(*stream_, iovecs_,
+                    [self = shared_from_this()](const error_code& ec, size_t bytes) {
+                      self->on_written(ec, bytes);
+                    });
+}
+
+void FrameWriter::on_written(const error_code& ec, size_t bytes) {
+  writing_ = false;
+  bytes_written_ += bytes;
+  in_flight_.clear();
+  if (ec) {
+    status_ = transport::to_status(ec, "connection write");
+    pending_.clear();
+    if (on_error_) on_error_(status_);
+    return;
+  }
+  // Frames queued during the write leave together now, without waiting another turn.
+  if (!pending_.empty()) write_pending();
+}
+
+}  // namespace meshrpc::core
