@@ -37,7 +37,26 @@ void FrameWriter::flush_soon() {
   asio::post(stream_->get_executor(), [self = shared_from_this()] {
     self->flush_scheduled_ = false;
     if (!self->writing_ && self->status_.ok() && !self->pending_.empty()) self->write_pending();
+    self->close_if_done();
   });
+}
+
+void FrameWriter::close_after_flush() {
+  if (close_after_flush_) return;
+  close_after_flush_ = true;
+  if (pending_.empty()) {
+    close_if_done();
+  } else {
+    flush_soon();
+  }
+}
+
+void FrameWriter::close_if_done() {
+  if (close_after_flush_ && !writing_ && (pending_.empty() || !status_.ok())) {
+    close_after_flush_ = false;
+    if (status_.ok()) status_ = unavailable_error("connection closed");
+    stream_->close();
+  }
 }
 
 void FrameWriter::write_pending() {
@@ -61,10 +80,15 @@ void FrameWriter::on_written(const error_code& ec, size_t bytes) {
     status_ = transport::to_status(ec, "connection write");
     pending_.clear();
     if (on_error_) on_error_(status_);
+    close_if_done();
     return;
   }
   // Frames queued during the write leave together now, without waiting another turn.
-  if (!pending_.empty()) write_pending();
+  if (!pending_.empty()) {
+    write_pending();
+  } else {
+    close_if_done();
+  }
 }
 
 }  // namespace meshrpc::core

@@ -81,6 +81,10 @@ asio::any_io_executor RealEnv::pick_executor() {
 
 bool RealEnv::in_env_thread() const { return this_thread_identity.env == this; }
 
+size_t RealEnv::current_executor_index() const {
+  return this_thread_identity.env == this ? this_thread_identity.index : kNoIndex;
+}
+
 TimePoint RealEnv::now() const {
   return TimePoint(
       std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch()));

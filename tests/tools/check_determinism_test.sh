@@ -44,6 +44,11 @@ done
 expect pass src/core/fine.cc 'int x = operand();'
 expect pass src/core/fine.cc 'std::thread_local_thing x;'
 expect pass src/core/fine.cc 'auto t = env.now();'
+expect pass src/core/fine.cc 'co_await env.async_sleep_for(1s, token);'
+expect pass src/core/fine.cc 'call->deadline_timer.emit(type);'
+expect pass src/core/fine.cc 'state.deadline_timer.emit(type);'
+expect fail src/core/bad.cc 'sleep_for(1s);'
+expect fail src/core/bad.cc 'steady_timer timer(ex);'
 expect pass src/core/fine.cc '// We never call std::chrono::steady_clock::now here.'
 
 if ((failures)); then

@@ -30,6 +30,9 @@ class SendWindow {
   // A WINDOW_UPDATE from the peer. A window pushed past kMaxWindowBytes is the peer's
   // protocol error (INTERNAL, naming `what`).
   [[nodiscard]] Status grant(uint32_t increment, std::string_view what);
+  // The peer changed its initial window in SETTINGS: windows in use move by the difference
+  // (and may go negative, until grants catch up), as in HTTP/2.
+  void adjust(int64_t delta) { available_ += delta; }
 
  private:
   int64_t available_;

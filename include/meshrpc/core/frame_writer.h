@@ -42,6 +42,9 @@ class FrameWriter : public std::enable_shared_from_this<FrameWriter> {
   Buffer& pending() { return pending_; }
   // Schedules a write of everything pending (once per executor turn, however often called).
   void flush_soon();
+  // Writes what is pending, then closes the stream gracefully (a GOAWAY reaches the peer
+  // before the close). Nothing queued afterwards is written.
+  void close_after_flush();
   // pending().append(frames) + flush_soon(), with the bound and sticky-error checks.
   [[nodiscard]] Status enqueue(Buffer frames);
 
@@ -57,6 +60,7 @@ class FrameWriter : public std::enable_shared_from_this<FrameWriter> {
   FrameWriter(std::shared_ptr<transport::ByteStream> stream, Options options,
               ErrorHandler on_error);
   void write_pending();
+  void close_if_done();
   void on_written(const error_code& ec, size_t bytes);
 
   std::shared_ptr<transport::ByteStream> stream_;
@@ -68,6 +72,7 @@ class FrameWriter : public std::enable_shared_from_this<FrameWriter> {
   std::vector<asio::const_buffer> iovecs_;  // reused: no allocation per write
   bool writing_ = false;
   bool flush_scheduled_ = false;
+  bool close_after_flush_ = false;
   uint64_t writes_ = 0;
   uint64_t bytes_written_ = 0;
 };

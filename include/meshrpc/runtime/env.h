@@ -39,6 +39,11 @@ class Env {
   // where nothing may block.
   virtual bool in_env_thread() const = 0;
   virtual bool is_simulated() const = 0;
+  // The index (< executor_count()) of the context running the calling thread, or kNoIndex on
+  // a thread that is not the env's. Lets per-thread structures (a Channel's sub-connections)
+  // pick their own slot without locks.
+  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
+  virtual size_t current_executor_index() const = 0;
 
   // --- time ----------------------------------------------------------------------------
   // Monotonic; under SimEnv, the host's virtual clock.

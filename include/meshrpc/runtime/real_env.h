@@ -46,6 +46,7 @@ class RealEnv final : public Env {
   asio::any_io_executor executor(size_t index) override;
   asio::any_io_executor pick_executor() override;
   bool in_env_thread() const override;
+  size_t current_executor_index() const override;
   bool is_simulated() const override { return false; }
   TimePoint now() const override;
   uint64_t random_u64() override;

@@ -54,6 +54,7 @@ class SimHost final : public Env {
   asio::any_io_executor pick_executor() override { return io_->get_executor(); }
   bool in_env_thread() const override { return true; }
   bool is_simulated() const override { return true; }
+  size_t current_executor_index() const override { return 0; }
   TimePoint now() const override;
   uint64_t random_u64() override;
 
@@ -137,6 +138,7 @@ class SimEnv final : public Env {
   asio::any_io_executor pick_executor() override { return default_host().pick_executor(); }
   bool in_env_thread() const override { return true; }
   bool is_simulated() const override { return true; }
+  size_t current_executor_index() const override { return 0; }
   TimePoint now() const override { return now_; }
   uint64_t random_u64() override { return random_.next_u64(); }
 

@@ -1,0 +1,42 @@
+// What a client call takes (CallOptions) and what it ends with (CallResult).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "meshrpc/base/buffer.h"
+#include "meshrpc/base/result.h"
+#include "meshrpc/base/status.h"
+#include "meshrpc/runtime/clock.h"
+#include "meshrpc/wire/frame.h"
+
+namespace meshrpc::core {
+
+using Metadata = wire::Metadata;
+
+struct CallOptions {
+  // The call fails with DEADLINE_EXCEEDED (and is cancelled on the server) once the earlier
+  // of `timeout` from the start and `deadline` passes. Neither: no deadline.
+  std::optional<runtime::Duration> timeout;
+  runtime::TimePoint deadline = runtime::kInfiniteFuture;
+  // Sent with the request (HEADERS).
+  Metadata metadata;
+};
+
+struct CallResult {
+  Status status;
+  Buffer response;             // when status is OK
+  Metadata trailing_metadata;  // from the server's trailers
+  // True when the server provably did not run the handler: it rejected the call before
+  // dispatch, refused it under GOAWAY, or the request never left this client. Such a call
+  // is safe to retry whatever the method (DESIGN.md principle 5).
+  bool not_processed = false;
+
+  bool ok() const { return status.ok(); }
+  Result<Buffer> into_result() && {
+    if (!status.ok()) return std::move(status);
+    return std::move(response);
+  }
+};
+
+}  // namespace meshrpc::core

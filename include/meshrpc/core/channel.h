@@ -1,0 +1,93 @@
+// Channel: single call attempts to one endpoint (retries, hedging and breakers live one
+// layer up, in cluster/, per DESIGN.md).
+//
+//   core::Channel channel(env, network, {"127.0.0.1", 7000});
+//   core::CallResult r = co_await channel.async_call("/demo.Echo/Say", request, {},
+//                                                    asio::use_awaitable);
+//
+// The channel keeps one sub-connection per executor of the env, so a call made on an io
+// thread uses that thread's connection without locks; calls from other threads spread over
+// them. A sub-connection connects on first use (with connect_timeout); when connecting
+// fails, calls fail fast with UNAVAILABLE and the next attempt waits an exponential,
+// jittered backoff. Calls beyond the peer's max concurrent streams queue on the client, up
+// to max_queued_calls, then fail with RESOURCE_EXHAUSTED (not processed).
+//
+// Completion tokens: the signature is void(CallResult); callbacks, std::future and
+// co_await all work. The handler runs on its associated executor. Cancelling through the
+// handler's cancellation slot (from that executor) sends CANCEL to the server and completes
+// with CANCELLED promptly, so `co_await (call() || timer())` never waits on the loser.
+//
+// Threading: async_call from any thread. Lifetime: the env and network outlive the channel;
+// calls in flight keep its internals alive until they complete.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "meshrpc/core/call.h"
+#include "meshrpc/core/connection.h"
+#include "meshrpc/runtime/env.h"
+#include "meshrpc/transport/connector.h"
+
+namespace meshrpc::core {
+
+struct ChannelOptions {
+  ConnectionOptions connection;
+  // A connect that takes longer fails with UNAVAILABLE. 5 s: longer than any healthy
+  // handshake in a datacenter, short enough to move on from a black hole.
+  runtime::Duration connect_timeout = std::chrono::seconds(5);
+  // Reconnect backoff: initial, growth and cap; each wait is jittered by +-20%.
+  runtime::Duration backoff_initial = std::chrono::milliseconds(100);
+  double backoff_multiplier = 1.6;
+  runtime::Duration backoff_max = std::chrono::seconds(5);
+  // Calls waiting per sub-connection for a stream slot or for the connection to come up.
+  // 10,000: bounded memory, far above one thread's useful backlog.
+  size_t max_queued_calls = 10'000;
+};
+
+// A call as the sub-connections see it; defined in channel.cc.
+struct PendingCall;
+class SubChannel;
+
+class Channel {
+ public:
+  using CallHandler = asio::any_completion_handler<void(CallResult)>;
+
+  Channel(runtime::Env& env, transport::Network& network, transport::Address target,
+          ChannelOptions options = {});
+  ~Channel();
+
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  template <typename CompletionToken>
+  auto async_call(std::string method, Buffer request, CallOptions options,
+                  CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(CallResult)>(
+        [this](auto handler, std::string method, Buffer request, CallOptions options) {
+          auto executor = asio::get_associated_executor(handler, pick_executor());
+          start_call(std::move(method), std::move(request), std::move(options), std::move(executor),
+                     CallHandler(std::move(handler)));
+        },
+        token, std::move(method), std::move(request), std::move(options));
+  }
+
+  const transport::Address& target() const { return target_; }
+  // Sub-connections whose connection is up (for tests and status pages; approximate when
+  // read from another thread).
+  size_t connected_count() const;
+
+ private:
+  asio::any_io_executor pick_executor();
+  SubChannel& pick_subchannel();
+  void start_call(std::string method, Buffer request, CallOptions options,
+                  asio::any_io_executor completion_executor, CallHandler handler);
+
+  runtime::Env& env_;
+  transport::Address target_;
+  std::vector<std::shared_ptr<SubChannel>> subchannels_;
+  std::atomic<size_t> next_subchannel_{0};
+};
+
+}  // namespace meshrpc::core

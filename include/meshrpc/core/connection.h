@@ -1,0 +1,167 @@
+// Connection: one multiplexed meshrpc connection over a ByteStream, the part that client and
+// server share. It runs the handshake (preface, SETTINGS), reads and decodes frames
+// (handling every complete frame of a read before the next read), answers PING, tracks
+// keepalive, enforces flow control in both directions and writes through a FrameWriter (one
+// gathered write per executor turn). Stream-level frames go to the Delegate, which is the
+// client or server stream table.
+//
+// A peer's frame-level protocol violation sends GOAWAY with the decoder's message and closes
+// this connection only; a blackholed peer is declared dead by keepalive within
+// interval + timeout; either way the delegate hears on_closed(status) exactly once.
+//
+// Threading: everything on the stream's executor, including every call into this class and
+// every delegate callback. Lifetime: shared; the read loop and keepalive hold a reference
+// until the connection closes. The delegate must call detach() before it dies.
+#pragma once
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "meshrpc/base/buffer.h"
+#include "meshrpc/base/status.h"
+#include "meshrpc/core/flow_control.h"
+#include "meshrpc/core/frame_writer.h"
+#include "meshrpc/core/keepalive.h"
+#include "meshrpc/runtime/env.h"
+#include "meshrpc/transport/byte_stream.h"
+#include "meshrpc/wire/frame_decoder.h"
+#include "meshrpc/wire/frame_encoder.h"
+#include "meshrpc/wire/settings.h"
+
+namespace meshrpc::core {
+
+struct ConnectionOptions {
+  // What we accept; advertised to the peer in SETTINGS and enforced by our decoder.
+  wire::Limits limits;
+  KeepaliveOptions keepalive;
+  FrameWriter::Options writer;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  class Delegate {
+   public:
+    virtual ~Delegate() = default;
+    virtual void on_headers(uint64_t stream_id, wire::Headers headers, bool end_stream) = 0;
+    // One whole message (DATA fragments joined), or none (`has_message` false) for a pure
+    // half-close. `end_stream`: the peer sends nothing more on this stream.
+    virtual void on_message(uint64_t stream_id, Buffer message, bool has_message,
+                            bool end_stream) = 0;
+    virtual void on_trailers(uint64_t stream_id, wire::Trailers trailers) = 0;
+    virtual void on_cancel(uint64_t stream_id, wire::Cancel cancel) = 0;
+    // A stream-level failure found by the connection (an inbound message over
+    // max_message_bytes); the stream's remaining DATA is dropped.
+    virtual void on_stream_error(uint64_t stream_id, const Status& status) = 0;
+    // The peer will process no stream above goaway.last_stream_id.
+    virtual void on_goaway(const wire::GoAway& goaway) = 0;
+    // The connection is finished; no callback follows.
+    virtual void on_closed(const Status& status) = 0;
+  };
+
+  static std::shared_ptr<Connection> create(runtime::Env& env,
+                                            std::shared_ptr<transport::ByteStream> stream,
+                                            wire::Role role, ConnectionOptions options,
+                                            Delegate* delegate);
+
+  // Starts the handshake, the read loop and keepalive. The client sends the preface and
+  // SETTINGS at once and may send calls right away; the server first reads the preface.
+  void start();
+
+  asio::any_io_executor executor() { return stream_->get_executor(); }
+  bool closed() const { return closed_; }
+  // Limits for what we send (the peer's SETTINGS combined with ours; defaults until then).
+  const wire::Limits& send_limits() const { return send_limits_; }
+  const ConnectionOptions& options() const { return options_; }
+  transport::Address remote_address() const { return stream_->remote_address(); }
+
+  // --- sending (all fail with the closing status once closed) ------------------------------
+  [[nodiscard]] Status send_headers(uint64_t stream_id, const wire::Headers& headers,
+                                    bool end_stream);
+  // One message, split into frames by the peer's max frame size and sent as the flow-control
+  // windows allow; what does not fit waits for WINDOW_UPDATE. Messages of one stream keep
+  // their order. RESOURCE_EXHAUSTED if it exceeds the peer's max_message_bytes.
+  [[nodiscard]] Status send_message(uint64_t stream_id, Buffer message, bool end_stream);
+  // Half-close without a message.
+  [[nodiscard]] Status send_end_stream(uint64_t stream_id);
+  [[nodiscard]] Status send_trailers(uint64_t stream_id, const wire::Trailers& trailers);
+  [[nodiscard]] Status send_cancel(uint64_t stream_id, const wire::Cancel& cancel);
+  // Tells the peer we will process no stream above `last_stream_id`.
+  [[nodiscard]] Status send_goaway(uint64_t last_stream_id, StatusCode code,
+                                   std::string_view reason);
+  // The stream is finished on our side: its flow-control state and queued output go.
+  // (After send_trailers this happens by itself once the trailers are written.)
+  void forget_stream(uint64_t stream_id);
+
+  // Closes now: sends nothing more, aborts the stream, reports `status` to the delegate.
+  void close(const Status& status);
+  // The delegate is going away: no more callbacks; closes the connection.
+  void detach();
+
+  // Observability.
+  size_t buffered_output_bytes() const;
+  uint64_t frames_received() const { return frames_received_; }
+  const FrameWriter& writer() const { return *writer_; }
+
+ private:
+  // Output of one stream in order: messages wait for flow-control window; frames that need
+  // none (trailers, a bare end of stream) wait behind them.
+  struct OutboundItem {
+    Buffer message;  // message bytes not yet sent
+    bool is_message = true;
+    bool end_stream = false;
+    Buffer raw_frames;             // pre-encoded frames when !is_message
+    bool finishes_stream = false;  // trailers: the stream's state goes once they are out
+  };
+  struct StreamState {
+    SendWindow send;
+    ReceiveWindow receive;
+    std::deque<OutboundItem> outbox;
+    Buffer inbound;           // fragments of the message being received
+    bool discarding = false;  // the stream failed; its remaining DATA is dropped
+  };
+
+  Connection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream, wire::Role role,
+             ConnectionOptions options, Delegate* delegate);
+
+  awaitable<void> read_loop();
+  awaitable<Status> read_preface();
+  awaitable<void> keepalive_loop();
+  Status handle_frame(wire::Frame frame);
+  Status handle_settings(const wire::Frame& frame);
+  Status handle_data(wire::Frame frame);
+  Status handle_window_update(const wire::Frame& frame);
+  StreamState& stream_state(uint64_t stream_id);
+  // Sends what the windows allow of the stream's outbox; false if it is still blocked.
+  bool pump_outbox(uint64_t stream_id, StreamState& state);
+  void pump_blocked_streams();
+  Status enqueue(uint64_t stream_id, OutboundItem item);
+  Status check_open() const;
+  // Ends the connection: `goaway` (if any) is flushed before the stream closes.
+  void finish(const Status& status, bool send_goaway);
+
+  runtime::Env& env_;
+  std::shared_ptr<transport::ByteStream> stream_;
+  wire::Role role_;
+  ConnectionOptions options_;
+  Delegate* delegate_;
+  wire::FrameDecoder decoder_;
+  wire::FrameEncoder encoder_;
+  wire::Limits send_limits_;
+  std::shared_ptr<FrameWriter> writer_;
+  KeepaliveMonitor keepalive_;
+  asio::cancellation_signal keepalive_cancel_;
+  SendWindow connection_send_;
+  ReceiveWindow connection_receive_;
+  std::unordered_map<uint64_t, StreamState> streams_;
+  std::deque<uint64_t> blocked_streams_;  // waiting for the connection window, in order
+  bool closed_ = false;
+  Status close_status_;
+  uint64_t frames_received_ = 0;
+};
+
+}  // namespace meshrpc::core

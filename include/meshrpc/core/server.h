@@ -1,0 +1,84 @@
+// Server: serves registered methods on raw bytes over any transport::Network.
+//
+//   core::Server server(env, network);
+//   server.register_method("/demo.Echo/Say",
+//       [](core::ServerContext& ctx, Buffer request) -> awaitable<Result<Buffer>> {
+//         co_return request;
+//       });
+//   auto address = server.start({"127.0.0.1", 0});
+//
+// Each accepted connection lives on one executor (its listener shard's) and its calls are
+// handled there, as coroutines. Calls are rejected *before dispatch* (so a client may retry
+// them safely) with RESOURCE_EXHAUSTED past max_concurrent_calls_per_connection or
+// max_concurrent_calls, with DEADLINE_EXCEEDED when they arrive already expired, with
+// UNIMPLEMENTED for an unknown method and UNAVAILABLE while shutting down. A handler that
+// throws ends its call with INTERNAL; the server stays up. `meshrpc.Health/Check` answers
+// "SERVING" (empty request) while the server runs.
+//
+// Threading: register methods before start(); start() and shutdown() from any thread that
+// is not one of the env's; everything else is internal. Lifetime: outlives its calls;
+// shutdown() (or destruction) ends them.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "meshrpc/base/buffer.h"
+#include "meshrpc/base/result.h"
+#include "meshrpc/core/connection.h"
+#include "meshrpc/core/server_context.h"
+#include "meshrpc/runtime/env.h"
+#include "meshrpc/transport/connector.h"
+
+namespace meshrpc::core {
+
+class ServerConnection;
+
+using Handler = std::function<awaitable<Result<Buffer>>(ServerContext&, Buffer)>;
+
+inline constexpr std::string_view kHealthCheckMethod = "/meshrpc.Health/Check";
+
+struct ServerOptions {
+  // connection.limits.max_concurrent_streams bounds the calls in flight on one connection.
+  ConnectionOptions connection;
+  // Calls in flight on the whole server. 10,000: a bound on memory (each call holds its
+  // request and a coroutine frame) far above what 2 cores serve at once.
+  size_t max_concurrent_calls = 10'000;
+};
+
+class Server {
+ public:
+  Server(runtime::Env& env, transport::Network& network, ServerOptions options = {});
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registers `handler` for `method` ("/package.Service/Method"). Before start() only.
+  void register_method(std::string method, Handler handler);
+
+  // Listens and starts accepting. Returns the bound address (with the real port).
+  Result<transport::Address> start(const transport::Address& address);
+
+  // Stops accepting, tells every connection GOAWAY (calls not yet started are refused with
+  // UNAVAILABLE, rejected before dispatch), lets calls in flight finish, then closes.
+  // `done` runs (on some executor of the env) once every call has finished or `grace` has
+  // passed, whichever is first; calls still running then are cancelled.
+  void shutdown(runtime::Duration grace, UniqueFunction<void()> done);
+
+  size_t active_calls() const;
+  size_t connection_count() const;
+  runtime::Env& env();
+
+ private:
+  friend class ServerConnection;
+  // Everything connections and calls need, shared so that they may outlive the Server
+  // object by the few turns it takes them to wind down.
+  struct State;
+  awaitable<void> accept_loop(std::shared_ptr<State> state, size_t shard);
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace meshrpc::core

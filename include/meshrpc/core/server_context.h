@@ -1,0 +1,62 @@
+// ServerContext: what a handler knows about the call it serves.
+//
+// The deadline is the client's, converted to this server's clock on arrival (deadlines
+// travel as durations). cancelled() turns true when the client cancels, the deadline passes
+// or the server shuts down; the same event emits cancellation_slot(), so a handler that
+// awaits with the slot bound (or just co_awaits anything, the coroutine carries the slot)
+// stops promptly.
+//
+// Threading: the handler's coroutine only (it runs on the connection's executor).
+// Lifetime: valid until the handler's coroutine returns.
+#pragma once
+
+#include <string>
+
+#include "meshrpc/runtime/asio.h"
+#include "meshrpc/runtime/env.h"
+#include "meshrpc/transport/address.h"
+#include "meshrpc/wire/frame.h"
+
+namespace meshrpc::core {
+
+using Metadata = wire::Metadata;
+
+// The first value of `key` in `metadata`, or nullptr.
+const std::string* find_metadata(const Metadata& metadata, std::string_view key);
+
+class ServerContext {
+ public:
+  ServerContext(runtime::Env& env, std::string method, Metadata metadata,
+                runtime::TimePoint deadline, transport::Address peer)
+      : env_(env),
+        method_(std::move(method)),
+        metadata_(std::move(metadata)),
+        deadline_(deadline),
+        peer_(std::move(peer)) {}
+
+  runtime::Env& env() { return env_; }
+  const std::string& method() const { return method_; }
+  const Metadata& metadata() const { return metadata_; }
+  // Sent back to the client in the trailers.
+  Metadata& response_metadata() { return response_metadata_; }
+  const transport::Address& peer() const { return peer_; }
+
+  // kInfiniteFuture when the client set none.
+  runtime::TimePoint deadline() const { return deadline_; }
+  runtime::Duration remaining() const { return deadline_ - env_.now(); }
+  bool cancelled() const { return cancelled_; }
+
+  // Set by the server when the call ends early (cancel, deadline, shutdown).
+  void mark_cancelled() { cancelled_ = true; }
+
+ private:
+  runtime::Env& env_;
+  std::string method_;
+  Metadata metadata_;
+  Metadata response_metadata_;
+  runtime::TimePoint deadline_;
+  transport::Address peer_;
+  bool cancelled_ = false;
+};
+
+}  // namespace meshrpc::core

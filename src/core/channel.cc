@@ -1,0 +1,409 @@
+#include "meshrpc/core/channel.h"
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <unordered_map>
+
+#include "meshrpc/transport/errors.h"
+
+namespace meshrpc::core {
+
+using namespace asio::experimental::awaitable_operators;
+
+// One call, shared by the caller's cancellation handler, its deadline timer and the
+// sub-connection. Every field but the handler is touched on the sub-channel's executor only.
+struct PendingCall {
+  // Constructed in place: Boost 1.81's any_completion_handler move *assignment* recurses
+  // forever (it copies `other` as an lvalue through its template constructor).
+  explicit PendingCall(Channel::CallHandler h) : handler(std::move(h)) {}
+
+  std::string method;
+  Buffer request;
+  Metadata metadata;
+  runtime::TimePoint deadline = runtime::kInfiniteFuture;
+  asio::any_io_executor completion_executor;
+  Channel::CallHandler handler;
+  asio::cancellation_slot caller_slot;
+  asio::cancellation_signal deadline_cancel;
+  uint64_t stream_id = 0;  // 0 until sent
+  bool deadline_armed = false;
+  bool completed = false;
+  CallResult result;
+};
+
+namespace {
+
+// Completes a call once: stops its timer and hands the result to the caller's executor.
+void complete(const std::shared_ptr<PendingCall>& call, CallResult result) {
+  if (call->completed) return;
+  call->completed = true;
+  if (call->deadline_armed) call->deadline_cancel.emit(asio::cancellation_type::terminal);
+  call->result = std::move(result);
+  asio::post(call->completion_executor, [call] {
+    // The slot belongs to the caller's executor, where this runs.
+    if (call->caller_slot.is_connected()) call->caller_slot.clear();
+    auto handler = std::move(call->handler);
+    std::move(handler)(std::move(call->result));
+  });
+}
+
+CallResult failure(Status status, bool not_processed) {
+  CallResult result;
+  result.status = std::move(status);
+  result.not_processed = not_processed;
+  return result;
+}
+
+}  // namespace
+
+// The client side of one connection: its table of calls and its queue of calls waiting
+// for a stream slot. Lives on the sub-channel's executor.
+class ClientConnection final : public Connection::Delegate,
+                               public std::enable_shared_from_this<ClientConnection> {
+ public:
+  ClientConnection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream,
+                   const ChannelOptions& options)
+      : env_(env),
+        options_(options),
+        connection_(Connection::create(env, std::move(stream), wire::Role::kClient,
+                                       options.connection, this)) {}
+  ~ClientConnection() override { connection_->detach(); }
+
+  void start() { connection_->start(); }
+  // New calls may go here: not closed, and the server has not said GOAWAY.
+  bool usable() const { return !closed_ && !going_away_; }
+  bool closed() const { return closed_; }
+
+  void start_call(const std::shared_ptr<PendingCall>& call) {
+    if (!usable()) return complete(call, failure(unavailable_error("connection closed"), true));
+    if (active_.size() >= connection_->send_limits().max_concurrent_streams) {
+      if (waiting_.size() >= options_.max_queued_calls) {
+        return complete(call,
+                        failure(resource_exhausted_error("client queue of max_queued_calls " +
+                                                         std::to_string(options_.max_queued_calls) +
+                                                         " calls waiting for a stream is full"),
+                                true));
+      }
+      waiting_.push_back(call);
+      return;
+    }
+    send(call);
+  }
+
+  // The caller cancelled or the deadline passed: tell the server, end the call.
+  void abandon(const std::shared_ptr<PendingCall>& call, Status status) {
+    if (call->completed) return;
+    if (call->stream_id != 0) {
+      active_.erase(call->stream_id);
+      connection_
+          ->send_cancel(call->stream_id, wire::Cancel{status.code(), std::string(status.message())})
+          .ignore_error();
+      complete(call, failure(std::move(status), false));
+      start_waiting();
+      return;
+    }
+    std::erase(waiting_, call);
+    complete(call, failure(std::move(status), true));
+  }
+
+  void on_headers(uint64_t, wire::Headers, bool) override {}
+  void on_message(uint64_t id, Buffer message, bool has_message, bool) override {
+    auto it = active_.find(id);
+    if (it != active_.end() && has_message) it->second->result.response = std::move(message);
+  }
+  void on_trailers(uint64_t id, wire::Trailers trailers) override {
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    std::shared_ptr<PendingCall> call = std::move(it->second);
+    active_.erase(it);
+    CallResult result;
+    result.status = std::move(trailers.status);
+    if (result.status.ok()) result.response = std::move(call->result.response);
+    result.trailing_metadata = std::move(trailers.metadata);
+    result.not_processed = trailers.rejected_before_dispatch;
+    complete(call, std::move(result));
+    start_waiting();
+  }
+  void on_cancel(uint64_t id, wire::Cancel cancel) override {
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    auto call = std::move(it->second);
+    active_.erase(it);
+    complete(call, failure(Status(cancel.code, "server reset the call: " + cancel.reason), false));
+    start_waiting();
+  }
+  void on_stream_error(uint64_t id, const Status& status) override {
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    auto call = std::move(it->second);
+    active_.erase(it);
+    connection_->send_cancel(id, wire::Cancel{status.code(), std::string(status.message())})
+        .ignore_error();
+    complete(call, failure(status.with_context("response"), false));
+    start_waiting();
+  }
+  void on_goaway(const wire::GoAway& goaway) override {
+    going_away_ = true;
+    // Calls above last_stream_id were never processed: safe to retry elsewhere.
+    std::vector<std::shared_ptr<PendingCall>> refused;
+    for (auto it = active_.begin(); it != active_.end();) {
+      if (it->first > goaway.last_stream_id) {
+        refused.push_back(std::move(it->second));
+        it = active_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& call : refused) {
+      complete(call, failure(unavailable_error("server going away: " + goaway.reason), true));
+    }
+    fail_waiting(unavailable_error("server going away: " + goaway.reason));
+  }
+  void on_closed(const Status& status) override {
+    closed_ = true;
+    auto active = std::move(active_);
+    active_.clear();
+    for (auto& [id, call] : active) complete(call, failure(status, false));
+    fail_waiting(status);
+  }
+
+ private:
+  void send(const std::shared_ptr<PendingCall>& call) {
+    const uint64_t id = ++last_stream_id_;
+    wire::Headers headers;
+    headers.method = call->method;
+    headers.metadata = call->metadata;
+    if (call->deadline != runtime::kInfiniteFuture) {
+      headers.timeout = call->deadline - env_.now();
+      if (headers.timeout.count() <= 0) {
+        return complete(
+            call,
+            failure(deadline_exceeded_error("deadline passed before the call was sent"), true));
+      }
+    }
+    Status status = connection_->send_headers(id, headers, false);
+    if (status.ok()) status = connection_->send_message(id, std::move(call->request), true);
+    if (!status.ok()) {
+      connection_->send_cancel(id, wire::Cancel{StatusCode::kCancelled, "request not sent"})
+          .ignore_error();
+      return complete(call, failure(status.with_context("request"), true));
+    }
+    call->stream_id = id;
+    active_.emplace(id, call);
+  }
+  void start_waiting() {
+    while (!waiting_.empty() && usable() &&
+           active_.size() < connection_->send_limits().max_concurrent_streams) {
+      auto call = std::move(waiting_.front());
+      waiting_.pop_front();
+      send(call);
+    }
+  }
+  void fail_waiting(const Status& status) {
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& call : waiting) complete(call, failure(status, true));
+  }
+
+  runtime::Env& env_;
+  const ChannelOptions& options_;
+  std::shared_ptr<Connection> connection_;
+  std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> active_;
+  std::deque<std::shared_ptr<PendingCall>> waiting_;
+  uint64_t last_stream_id_ = 0;
+  bool going_away_ = false;
+  bool closed_ = false;
+};
+
+// One executor's share of a Channel: its connection, connecting and backoff.
+class SubChannel : public std::enable_shared_from_this<SubChannel> {
+ public:
+  SubChannel(runtime::Env& env, transport::Network& network, transport::Address target,
+             ChannelOptions options, asio::any_io_executor executor)
+      : env_(env),
+        network_(network),
+        target_(std::move(target)),
+        options_(std::move(options)),
+        executor_(std::move(executor)),
+        backoff_(options_.backoff_initial) {}
+
+  asio::any_io_executor executor() const { return executor_; }
+  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+
+  // On executor_.
+  void submit(const std::shared_ptr<PendingCall>& call) {
+    arm_deadline(call);
+    if (call->completed) return;
+    if (connection_ && connection_->usable()) return connection_->start_call(call);
+    if (connecting_) {
+      if (pending_.size() >= options_.max_queued_calls) {
+        return complete(call,
+                        failure(resource_exhausted_error("client queue of max_queued_calls " +
+                                                         std::to_string(options_.max_queued_calls) +
+                                                         " calls waiting for a connection is full"),
+                                true));
+      }
+      pending_.push_back(call);
+      return;
+    }
+    if (env_.now() < retry_after_) {
+      // Fail fast while backing off: the last attempt said the endpoint is unreachable.
+      return complete(call, failure(last_error_, true));
+    }
+    pending_.push_back(call);
+    connect();
+  }
+
+  // On executor_: from the caller's cancellation slot or the deadline timer.
+  void abandon(const std::shared_ptr<PendingCall>& call, Status status) {
+    if (call->completed) return;
+    if (call->stream_id != 0 && connection_) return connection_->abandon(call, std::move(status));
+    if (connection_ && !connection_->closed()) {
+      connection_->abandon(call, status);
+      if (call->completed) return;
+    }
+    std::erase(pending_, call);
+    complete(call, failure(std::move(status), call->stream_id == 0));
+  }
+
+ private:
+  void arm_deadline(const std::shared_ptr<PendingCall>& call) {
+    if (call->deadline == runtime::kInfiniteFuture) return;
+    if (call->deadline <= env_.now()) {
+      return complete(
+          call, failure(deadline_exceeded_error("deadline passed before the call started"), true));
+    }
+    call->deadline_armed = true;
+    env_.async_wait_until(
+        call->deadline,
+        asio::bind_cancellation_slot(
+            call->deadline_cancel.slot(),
+            asio::bind_executor(executor_, [self = shared_from_this(), call](error_code ec) {
+              if (!ec) self->abandon(call, deadline_exceeded_error("deadline exceeded"));
+            })));
+  }
+
+  void connect() {
+    connecting_ = true;
+    asio::co_spawn(executor_, connect_once(shared_from_this()), asio::detached);
+  }
+
+  // `self` keeps the sub-channel alive while the connect is in flight.
+  awaitable<void> connect_once([[maybe_unused]] std::shared_ptr<SubChannel> self) {
+    auto outcome = co_await (network_.async_connect(target_, executor_, use_nothrow_awaitable) ||
+                             env_.async_sleep_for(options_.connect_timeout, use_nothrow_awaitable));
+    connecting_ = false;
+    std::unique_ptr<transport::ByteStream> stream;
+    Status status;
+    if (outcome.index() == 1) {
+      status =
+          unavailable_error("connect to " + target_.to_string() + " timed out after " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               options_.connect_timeout)
+                                               .count()) +
+                            " ms");
+    } else {
+      auto& [ec, connected] = std::get<0>(outcome);
+      if (ec) {
+        status = transport::to_status(ec, "connect to " + target_.to_string());
+        if (status.code() != StatusCode::kUnavailable) {
+          status = unavailable_error(status.message());
+        }
+      }
+      stream = std::move(connected);
+    }
+    auto pending = std::move(pending_);
+    pending_.clear();
+    if (!status.ok()) {
+      last_error_ = status;
+      const double jitter = 0.8 + 0.4 * (static_cast<double>(env_.random_u64() >> 11) * 0x1.0p-53);
+      retry_after_ = env_.now() + std::chrono::duration_cast<runtime::Duration>(backoff_ * jitter);
+      backoff_ = std::min(options_.backoff_max, std::chrono::duration_cast<runtime::Duration>(
+                                                    backoff_ * options_.backoff_multiplier));
+      for (auto& call : pending) complete(call, failure(status, true));
+      co_return;
+    }
+    backoff_ = options_.backoff_initial;
+    retry_after_ = {};
+    connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
+    connection_->start();
+    connected_.store(true, std::memory_order_relaxed);
+    for (auto& call : pending) {
+      if (!call->completed) connection_->start_call(call);
+    }
+  }
+
+  runtime::Env& env_;
+  transport::Network& network_;
+  transport::Address target_;
+  ChannelOptions options_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<ClientConnection> connection_;
+  std::deque<std::shared_ptr<PendingCall>> pending_;  // waiting for the connection
+  bool connecting_ = false;
+  std::atomic<bool> connected_{false};
+  Status last_error_;
+  runtime::TimePoint retry_after_{};
+  runtime::Duration backoff_;
+};
+
+// --- Channel ------------------------------------------------------------------------------
+
+Channel::Channel(runtime::Env& env, transport::Network& network, transport::Address target,
+                 ChannelOptions options)
+    : env_(env), target_(std::move(target)) {
+  for (size_t i = 0; i < env.executor_count(); ++i) {
+    subchannels_.push_back(
+        std::make_shared<SubChannel>(env, network, target_, options, env.executor(i)));
+  }
+}
+
+Channel::~Channel() = default;
+
+size_t Channel::connected_count() const {
+  size_t count = 0;
+  for (const auto& sub : subchannels_) count += sub->connected();
+  return count;
+}
+
+SubChannel& Channel::pick_subchannel() {
+  const size_t index = env_.current_executor_index();
+  if (index < subchannels_.size()) return *subchannels_[index];
+  return *subchannels_[next_subchannel_.fetch_add(1, std::memory_order_relaxed) %
+                       subchannels_.size()];
+}
+
+asio::any_io_executor Channel::pick_executor() { return pick_subchannel().executor(); }
+
+void Channel::start_call(std::string method, Buffer request, CallOptions options,
+                         asio::any_io_executor completion_executor, CallHandler handler) {
+  std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  auto call = std::make_shared<PendingCall>(std::move(handler));
+  call->method = std::move(method);
+  call->request = std::move(request);
+  call->metadata = std::move(options.metadata);
+  call->deadline = options.deadline;
+  if (options.timeout) call->deadline = std::min(call->deadline, env_.now() + *options.timeout);
+  call->completion_executor = std::move(completion_executor);
+  call->caller_slot = slot;
+  if (call->caller_slot.is_connected()) {
+    // Emitted on the caller's executor; the call lives on the sub-channel's: post over.
+    call->caller_slot.assign([sub, weak = std::weak_ptr(call)](asio::cancellation_type) {
+      asio::post(sub->executor(), [sub, weak] {
+        if (auto call = weak.lock())
+          sub->abandon(call, cancelled_error("call cancelled by the caller"));
+      });
+    });
+  }
+  asio::post(sub->executor(), [sub, call] { sub->submit(call); });
+}
+
+}  // namespace meshrpc::core

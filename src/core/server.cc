@@ -1,0 +1,365 @@
+#include "meshrpc/core/server.h"
+
+#include <atomic>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <exception>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <variant>
+
+namespace meshrpc::core {
+
+using namespace asio::experimental::awaitable_operators;
+
+const std::string* find_metadata(const Metadata& metadata, std::string_view key) {
+  for (const auto& [k, v] : metadata) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+class ServerConnection;
+
+struct Server::State {
+  State(runtime::Env& env, transport::Network& network, ServerOptions options)
+      : env(env), network(network), options(std::move(options)) {}
+
+  bool try_begin_call() {
+    if (active_calls.fetch_add(1, std::memory_order_relaxed) >= options.max_concurrent_calls) {
+      active_calls.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void end_call();
+  void remove(ServerConnection* connection);
+  void finish_shutdown();
+
+  runtime::Env& env;
+  transport::Network& network;
+  ServerOptions options;
+  std::unordered_map<std::string, Handler> handlers;
+  std::unique_ptr<transport::Listener> listener;
+  std::atomic<size_t> active_calls{0};
+  std::atomic<bool> shutting_down{false};
+  std::mutex mutex;  // guards connections and shutdown_done (not on the per-call path)
+  std::set<std::shared_ptr<ServerConnection>> connections;
+  UniqueFunction<void()> shutdown_done;
+};
+
+// The server side of one connection: its table of calls. Lives on the connection's executor.
+class ServerConnection final : public Connection::Delegate,
+                               public std::enable_shared_from_this<ServerConnection> {
+ public:
+  ServerConnection(std::shared_ptr<Server::State> state,
+                   std::shared_ptr<transport::ByteStream> stream)
+      : state_(std::move(state)),
+        connection_(Connection::create(state_->env, std::move(stream), wire::Role::kServer,
+                                       state_->options.connection, this)) {}
+  ~ServerConnection() override { connection_->detach(); }
+
+  void start() { connection_->start(); }
+  asio::any_io_executor executor() { return connection_->executor(); }
+
+  // Shutdown, step 1: refuse new calls, tell the client which calls will still be served.
+  void begin_drain() {
+    draining_ = true;
+    connection_->send_goaway(highest_id_, StatusCode::kOk, "server shutting down").ignore_error();
+  }
+  // Shutdown, step 2: end what is left.
+  void close() {
+    cancel_running("server shut down");
+    connection_->close(unavailable_error("server shut down"));
+  }
+
+  void on_headers(uint64_t id, wire::Headers headers, bool end_stream) override;
+  void on_message(uint64_t id, Buffer message, bool has_message, bool end_stream) override;
+  void on_trailers(uint64_t, wire::Trailers) override {}  // the decoder rejects these
+  void on_cancel(uint64_t id, wire::Cancel cancel) override;
+  void on_stream_error(uint64_t id, const Status& status) override {
+    reject(id, status);  // the handler never saw this call
+  }
+  void on_goaway(const wire::GoAway&) override {}
+  void on_closed(const Status&) override {
+    closed_ = true;
+    cancel_running("connection closed");
+    auto self = shared_from_this();  // the state's set may hold the last reference
+    state_->remove(this);
+  }
+
+ private:
+  struct Call {
+    std::shared_ptr<ServerContext> context;
+    Buffer request;
+    bool dispatched = false;
+    std::shared_ptr<asio::cancellation_signal> cancel;
+  };
+
+  void reject(uint64_t id, Status status) {
+    calls_.erase(id);
+    if (closed_) return;
+    connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
+  }
+  void dispatch(uint64_t id, Call& call);
+  awaitable<void> run(uint64_t id, const Handler* handler, std::shared_ptr<ServerContext> context,
+                      Buffer request);
+  void finish(uint64_t id, ServerContext& context, Result<Buffer> result);
+  void cancel_running(std::string_view why);
+
+  std::shared_ptr<Server::State> state_;
+  std::shared_ptr<Connection> connection_;
+  std::unordered_map<uint64_t, Call> calls_;
+  uint64_t highest_id_ = 0;
+  bool draining_ = false;
+  bool closed_ = false;
+};
+
+void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_stream) {
+  highest_id_ = id;
+  if (draining_) return reject(id, unavailable_error("server is shutting down"));
+  const size_t limit = state_->options.connection.limits.max_concurrent_streams;
+  if (calls_.size() >= limit) {
+    return reject(id, resource_exhausted_error("connection has max_concurrent_streams " +
+                                               std::to_string(limit) + " calls in flight"));
+  }
+  runtime::Env& env = state_->env;
+  const runtime::TimePoint deadline =
+      headers.timeout.count() > 0 ? env.now() + headers.timeout : runtime::kInfiniteFuture;
+  auto context =
+      std::make_shared<ServerContext>(env, std::move(headers.method), std::move(headers.metadata),
+                                      deadline, connection_->remote_address());
+  Call& call = calls_[id];
+  call.context = std::move(context);
+  if (end_stream) dispatch(id, call);
+}
+
+void ServerConnection::on_message(uint64_t id, Buffer message, bool has_message, bool end_stream) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || it->second.dispatched) return;
+  if (has_message) {
+    if (!it->second.request.empty()) {
+      return reject(id, invalid_argument_error("a unary call carries exactly one request"));
+    }
+    it->second.request = std::move(message);
+  }
+  if (end_stream) dispatch(id, it->second);
+}
+
+void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  if (!it->second.dispatched) {
+    calls_.erase(it);
+    return;
+  }
+  it->second.context->mark_cancelled();
+  it->second.cancel->emit(asio::cancellation_type::terminal);
+}
+
+void ServerConnection::dispatch(uint64_t id, Call& call) {
+  ServerContext& context = *call.context;
+  if (context.deadline() <= state_->env.now()) {
+    return reject(id, deadline_exceeded_error("deadline expired before the call was dispatched"));
+  }
+  auto found = state_->handlers.find(context.method());
+  if (found == state_->handlers.end()) {
+    return reject(id, unimplemented_error("method " + context.method() + " is not registered"));
+  }
+  if (!state_->try_begin_call()) {
+    return reject(id, resource_exhausted_error(
+                          "server has max_concurrent_calls " +
+                          std::to_string(state_->options.max_concurrent_calls) + " in flight"));
+  }
+  call.dispatched = true;
+  call.cancel = std::make_shared<asio::cancellation_signal>();
+  // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
+  // when the call's table entry (the other owner) may already be gone.
+  asio::co_spawn(executor(), run(id, &found->second, call.context, std::move(call.request)),
+                 asio::bind_cancellation_slot(call.cancel->slot(),
+                                              [signal = call.cancel](std::exception_ptr) {}));
+}
+
+// Runs the handler; exceptions become INTERNAL; the deadline cancels it.
+awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
+                                      std::shared_ptr<ServerContext> context, Buffer request) {
+  auto self = shared_from_this();
+  auto guarded = [](const Handler* h, ServerContext& ctx, Buffer req) -> awaitable<Result<Buffer>> {
+    try {
+      co_return co_await (*h)(ctx, std::move(req));
+    } catch (const std::exception& e) {
+      co_return internal_error(std::string("handler threw: ") + e.what());
+    } catch (...) {
+      co_return internal_error("handler threw a non-standard exception");
+    }
+  };
+  Result<Buffer> result = internal_error("handler did not finish");
+  try {
+    if (context->deadline() == runtime::kInfiniteFuture) {
+      result = co_await guarded(handler, *context, std::move(request));
+    } else {
+      auto outcome =
+          co_await (guarded(handler, *context, std::move(request)) ||
+                    state_->env.async_wait_until(context->deadline(), use_nothrow_awaitable));
+      if (outcome.index() == 0) {
+        result = std::move(std::get<0>(outcome));
+      } else {
+        context->mark_cancelled();
+        result = deadline_exceeded_error("deadline exceeded while the handler ran");
+      }
+    }
+  } catch (const std::exception&) {
+    context->mark_cancelled();  // cancelled from outside: client CANCEL or shutdown
+  }
+  finish(id, *context, std::move(result));
+}
+
+void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result) {
+  state_->end_call();
+  auto it = calls_.find(id);
+  const bool client_gone =
+      it == calls_.end() || closed_ ||
+      (context.cancelled() && result.status().code() != StatusCode::kDeadlineExceeded);
+  if (it != calls_.end()) calls_.erase(it);
+  if (client_gone) return;
+  Status status = result.ok() ? Status() : result.status();
+  if (result.ok()) {
+    Status sent = connection_->send_message(id, std::move(result).value(), false);
+    if (!sent.ok()) status = sent.with_context("response");
+  }
+  connection_
+      ->send_trailers(
+          id, wire::Trailers{std::move(status), false, std::move(context.response_metadata())})
+      .ignore_error();
+}
+
+void ServerConnection::cancel_running(std::string_view) {
+  // Emitting may complete coroutines that erase from calls_: collect first.
+  std::vector<std::shared_ptr<asio::cancellation_signal>> signals;
+  for (auto& [id, call] : calls_) {
+    if (!call.dispatched) continue;
+    call.context->mark_cancelled();
+    signals.push_back(call.cancel);
+  }
+  for (auto& signal : signals) signal->emit(asio::cancellation_type::terminal);
+}
+
+// --- Server::State ------------------------------------------------------------------------
+
+void Server::State::end_call() {
+  if (active_calls.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      shutting_down.load(std::memory_order_acquire)) {
+    finish_shutdown();
+  }
+}
+
+void Server::State::remove(ServerConnection* connection) {
+  std::lock_guard lock(mutex);
+  for (auto it = connections.begin(); it != connections.end(); ++it) {
+    if (it->get() == connection) {
+      connections.erase(it);
+      return;
+    }
+  }
+}
+
+// Runs once: every call has finished, or the grace period ran out.
+void Server::State::finish_shutdown() {
+  UniqueFunction<void()> done;
+  std::set<std::shared_ptr<ServerConnection>> remaining;
+  {
+    std::lock_guard lock(mutex);
+    done = std::move(shutdown_done);
+    shutdown_done = nullptr;
+    remaining = connections;
+  }
+  if (!done) return;
+  for (const auto& connection : remaining) {
+    asio::post(connection->executor(), [connection] { connection->close(); });
+  }
+  done();
+}
+
+// --- Server -------------------------------------------------------------------------------
+
+Server::Server(runtime::Env& env, transport::Network& network, ServerOptions options)
+    : state_(std::make_shared<State>(env, network, std::move(options))) {
+  register_method(std::string(kHealthCheckMethod),
+                  [](ServerContext&, Buffer) -> awaitable<Result<Buffer>> {
+                    co_return Buffer::copy_of("SERVING");
+                  });
+}
+
+Server::~Server() {
+  if (!state_->shutting_down.exchange(true)) {
+    if (state_->listener) state_->listener->close();
+    std::lock_guard lock(state_->mutex);
+    for (const auto& connection : state_->connections) {
+      asio::post(connection->executor(), [connection] { connection->close(); });
+    }
+  }
+}
+
+void Server::register_method(std::string method, Handler handler) {
+  state_->handlers[std::move(method)] = std::move(handler);
+}
+
+Result<transport::Address> Server::start(const transport::Address& address) {
+  auto listener = state_->network.listen(address);
+  if (!listener.ok()) return listener.status();
+  state_->listener = std::move(*listener);
+  for (size_t shard = 0; shard < state_->listener->shard_count(); ++shard) {
+    asio::co_spawn(state_->listener->shard_executor(shard), accept_loop(state_, shard),
+                   asio::detached);
+  }
+  return state_->listener->local_address();
+}
+
+awaitable<void> Server::accept_loop(std::shared_ptr<State> state, size_t shard) {
+  while (!state->shutting_down.load(std::memory_order_acquire)) {
+    auto [ec, stream] = co_await state->listener->async_accept(shard, use_nothrow_awaitable);
+    if (ec) co_return;
+    auto connection = std::make_shared<ServerConnection>(state, std::move(stream));
+    {
+      std::lock_guard lock(state->mutex);
+      state->connections.insert(connection);
+    }
+    connection->start();
+  }
+}
+
+void Server::shutdown(runtime::Duration grace, UniqueFunction<void()> done) {
+  std::shared_ptr<State> state = state_;
+  {
+    std::lock_guard lock(state->mutex);
+    state->shutdown_done = std::move(done);
+  }
+  if (state->shutting_down.exchange(true)) return;
+  if (state->listener) state->listener->close();
+  std::set<std::shared_ptr<ServerConnection>> connections;
+  {
+    std::lock_guard lock(state->mutex);
+    connections = state->connections;
+  }
+  for (const auto& connection : connections) {
+    asio::post(connection->executor(), [connection] { connection->begin_drain(); });
+  }
+  if (state->active_calls.load(std::memory_order_acquire) == 0) return state->finish_shutdown();
+  state->env.async_sleep_for(grace, [state](error_code) { state->finish_shutdown(); });
+}
+
+size_t Server::active_calls() const { return state_->active_calls.load(std::memory_order_relaxed); }
+
+size_t Server::connection_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->connections.size();
+}
+
+runtime::Env& Server::env() { return state_->env; }
+
+}  // namespace meshrpc::core
