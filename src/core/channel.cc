@@ -358,7 +358,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
 
 Channel::Channel(runtime::Env& env, transport::Network& network, transport::Address target,
                  ChannelOptions options)
-    : env_(env), target_(std::move(target)) {
+    : env_(env), target_(std::move(target)), interceptors_(options.interceptors) {
   for (size_t i = 0; i < env.executor_count(); ++i) {
     subchannels_.push_back(
         std::make_shared<SubChannel>(env, network, target_, options, env.executor(i)));
@@ -382,28 +382,96 @@ SubChannel& Channel::pick_subchannel() {
 
 asio::any_io_executor Channel::pick_executor() { return pick_subchannel().executor(); }
 
-void Channel::start_call(std::string method, Buffer request, CallOptions options,
-                         asio::any_io_executor completion_executor, CallHandler handler) {
-  std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
-  auto slot = asio::get_associated_cancellation_slot(handler);
+// The caller's cancellation, routed to the sub-channel's executor. Touched there only.
+struct CallCancel {
+  std::weak_ptr<PendingCall> call;
+  bool requested = false;
+};
+
+namespace {
+
+std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, CallOptions options,
+                                          runtime::TimePoint now,
+                                          asio::any_io_executor completion_executor,
+                                          Channel::CallHandler handler,
+                                          asio::cancellation_slot caller_slot) {
   auto call = std::make_shared<PendingCall>(std::move(handler));
   call->method = std::move(method);
   call->request = std::move(request);
   call->metadata = std::move(options.metadata);
   call->deadline = options.deadline;
-  if (options.timeout) call->deadline = std::min(call->deadline, env_.now() + *options.timeout);
+  if (options.timeout) call->deadline = std::min(call->deadline, now + *options.timeout);
   call->completion_executor = std::move(completion_executor);
-  call->caller_slot = slot;
-  if (call->caller_slot.is_connected()) {
+  call->caller_slot = caller_slot;
+  return call;
+}
+
+}  // namespace
+
+void Channel::start_call(std::string method, Buffer request, CallOptions options,
+                         asio::any_io_executor completion_executor, CallHandler handler) {
+  std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  auto cancel = std::make_shared<CallCancel>();
+  if (slot.is_connected()) {
     // Emitted on the caller's executor; the call lives on the sub-channel's: post over.
-    call->caller_slot.assign([sub, weak = std::weak_ptr(call)](asio::cancellation_type) {
-      asio::post(sub->executor(), [sub, weak] {
-        if (auto call = weak.lock())
+    slot.assign([sub, cancel](asio::cancellation_type) {
+      asio::post(sub->executor(), [sub, cancel] {
+        cancel->requested = true;
+        if (auto call = cancel->call.lock()) {
           sub->abandon(call, cancelled_error("call cancelled by the caller"));
+        }
       });
     });
   }
-  asio::post(sub->executor(), [sub, call] { sub->submit(call); });
+  if (interceptors_.empty()) {
+    auto call = make_pending(std::move(method), std::move(request), std::move(options), env_.now(),
+                             std::move(completion_executor), std::move(handler), slot);
+    asio::post(sub->executor(), [sub, call, cancel] { submit(*sub, call, *cancel); });
+    return;
+  }
+  auto info = std::make_shared<ClientCallInfo>(
+      ClientCallInfo{std::move(method), target_, CallKind::kUnary, std::move(options)});
+  auto shared_handler = std::make_shared<CallHandler>(std::move(handler));
+  asio::co_spawn(
+      sub->executor(),
+      intercepted_call(sub, std::move(info), std::move(request), std::move(completion_executor),
+                       std::move(shared_handler), slot, std::move(cancel)),
+      asio::detached);
+}
+
+void Channel::submit(SubChannel& sub, const std::shared_ptr<PendingCall>& call,
+                     CallCancel& cancel) {
+  cancel.call = call;
+  if (cancel.requested) {
+    return complete(call, failure(cancelled_error("call cancelled by the caller"), true));
+  }
+  sub.submit(call);
+}
+
+// Runs the interceptors' before_call hooks on the sub-channel's executor, then the call;
+// after_call hooks run in reverse order on the caller's executor, before its handler.
+awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
+                                          std::shared_ptr<ClientCallInfo> info, Buffer request,
+                                          asio::any_io_executor completion_executor,
+                                          std::shared_ptr<CallHandler> handler,
+                                          asio::cancellation_slot caller_slot,
+                                          std::shared_ptr<CallCancel> cancel) {
+  const runtime::TimePoint start = env_.now();
+  Status status;
+  size_t ran = 0;
+  while (ran < interceptors_.size() && status.ok()) {
+    status = co_await interceptors_[ran++]->before_call(*info);
+  }
+  CallHandler wrapped([interceptors = interceptors_, info, start, ran, handler,
+                       env = &env_](CallResult result) mutable {
+    for (size_t i = ran; i-- > 0;) interceptors[i]->after_call(*info, result, env->now() - start);
+    std::move (*handler)(std::move(result));
+  });
+  auto call = make_pending(info->method, std::move(request), info->options, start,
+                           std::move(completion_executor), std::move(wrapped), caller_slot);
+  if (!status.ok()) co_return complete(call, failure(std::move(status), true));
+  submit(*sub, call, *cancel);
 }
 
 }  // namespace meshrpc::core

@@ -109,7 +109,7 @@ class ServerConnection final : public Connection::Delegate,
   void dispatch(uint64_t id, Call& call);
   awaitable<void> run(uint64_t id, const Handler* handler, std::shared_ptr<ServerContext> context,
                       Buffer request);
-  void finish(uint64_t id, ServerContext& context, Result<Buffer> result);
+  void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected);
   void cancel_running(std::string_view why);
 
   std::shared_ptr<Server::State> state_;
@@ -199,8 +199,19 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
     }
   };
   Result<Buffer> result = internal_error("handler did not finish");
+  const ServerInterceptors& interceptors = state_->options.interceptors;
+  const runtime::TimePoint start = state_->env.now();
+  size_t ran = 0;
+  bool rejected = false;
   try {
-    if (context->deadline() == runtime::kInfiniteFuture) {
+    Status admitted;
+    while (ran < interceptors.size() && admitted.ok()) {
+      admitted = co_await interceptors[ran++]->before_handler(*context);
+    }
+    if (!admitted.ok()) {
+      rejected = true;
+      result = std::move(admitted);
+    } else if (context->deadline() == runtime::kInfiniteFuture) {
       result = co_await guarded(handler, *context, std::move(request));
     } else {
       auto outcome =
@@ -213,13 +224,19 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
         result = deadline_exceeded_error("deadline exceeded while the handler ran");
       }
     }
-  } catch (const std::exception&) {
-    context->mark_cancelled();  // cancelled from outside: client CANCEL or shutdown
+  } catch (const std::exception& e) {
+    context->mark_cancelled();  // cancelled from outside (client CANCEL, shutdown) or a throw
+    result = internal_error(std::string("call ended by an exception: ") + e.what());
   }
-  finish(id, *context, std::move(result));
+  const Status& final_status = result.ok() ? Status() : result.status();
+  for (size_t i = ran; i-- > 0;) {
+    interceptors[i]->after_handler(*context, final_status, state_->env.now() - start);
+  }
+  finish(id, *context, std::move(result), rejected);
 }
 
-void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result) {
+void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result,
+                              bool rejected) {
   state_->end_call();
   auto it = calls_.find(id);
   const bool client_gone =
@@ -234,7 +251,7 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
   }
   connection_
       ->send_trailers(
-          id, wire::Trailers{std::move(status), false, std::move(context.response_metadata())})
+          id, wire::Trailers{std::move(status), rejected, std::move(context.response_metadata())})
       .ignore_error();
 }
 

@@ -68,6 +68,7 @@ class SimNetwork::SimStream final : public ByteStream {
     Connection::Direction& out = outbound();
     if (closed_ || out.fin_sent) return;
     out.fin_sent = true;
+    if (link(out).blackhole) return;
     const TimePoint at = next_delivery_time(out);
     std::shared_ptr<Connection> connection = connection_;
     net_.sim_.schedule_at(*out.to, at, [&net = net_, connection, side = side_] {
@@ -87,6 +88,7 @@ class SimNetwork::SimStream final : public ByteStream {
   void abort() override {
     if (closed_) return;
     Connection::Direction& out = outbound();
+    if (link(out).blackhole) return finish_local(asio::error::operation_aborted);
     // A reset overtakes data in flight: the peer discards whatever arrives after it.
     const TimePoint at = net_.sim_.now() + draw_delay(out);
     std::shared_ptr<Connection> connection = connection_;
@@ -216,6 +218,10 @@ class SimNetwork::SimStream final : public ByteStream {
       chunk.append_copy(b.data(), n);
       left -= n;
       if (left == 0) break;
+    }
+    if (link(out).blackhole) {
+      complete(write_handler_, error_code(), bytes);  // sent, and lost on the way
+      return;
     }
     out.in_flight_bytes += bytes;
     const TimePoint at = next_delivery_time(out);
@@ -411,6 +417,7 @@ void SimNetwork::HostNetwork::initiate_connect(const Address& address,
     return;
   }
   const LinkConfig& link = net_.link_config(host_.name(), target->name());
+  if (link.blackhole) return;  // the request is lost; only a timeout (cancellation) ends it
   const TimePoint at =
       net_.sim_.now() + net_.sim_.random().uniform_duration(link.delay_min, link.delay_max);
   net_.sim_.schedule_at(*target, at, [this, pending] { arrive(pending); });

@@ -17,8 +17,7 @@
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/core/channel.h"
 #include "meshrpc/core/server.h"
-#include "tests/support/sim_harness.h"
-#include "tests/support/tcp_harness.h"
+#include "tests/support/backends.h"
 
 namespace meshrpc::core {
 namespace {
@@ -29,10 +28,7 @@ using ::meshrpc::testing::StatusIs;
 using ::meshrpc::testing::TransportHarness;
 using ::testing::HasSubstr;
 
-struct Backend {
-  std::string name;
-  std::function<std::unique_ptr<TransportHarness>()> make;
-};
+using ::meshrpc::testing::Backend;
 
 class UnaryTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -337,12 +333,8 @@ TEST_P(UnaryTest, ConnectingToNothingIsUnavailableAndNotProcessed) {
   EXPECT_TRUE(result.not_processed);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, UnaryTest,
-    ::testing::Values(
-        Backend{"tcp", [] { return std::make_unique<::meshrpc::testing::TcpHarness>(); }},
-        Backend{"sim", [] { return std::make_unique<::meshrpc::testing::SimHarness>(11); }}),
-    [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Backends, UnaryTest, ::meshrpc::testing::all_backends(),
+                         ::meshrpc::testing::backend_name);
 
 }  // namespace
 }  // namespace meshrpc::core

@@ -21,12 +21,15 @@
 // calls in flight keep its internals alive until they complete.
 #pragma once
 
+#include <atomic>
+#include <boost/asio/cancellation_signal.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "meshrpc/core/call.h"
 #include "meshrpc/core/connection.h"
+#include "meshrpc/core/interceptor.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/connector.h"
 
@@ -44,10 +47,13 @@ struct ChannelOptions {
   // Calls waiting per sub-connection for a stream slot or for the connection to come up.
   // 10,000: bounded memory, far above one thread's useful backlog.
   size_t max_queued_calls = 10'000;
+  // Run around every call, in order (see interceptor.h).
+  ClientInterceptors interceptors;
 };
 
 // A call as the sub-connections see it; defined in channel.cc.
 struct PendingCall;
+struct CallCancel;
 class SubChannel;
 
 class Channel {
@@ -83,9 +89,17 @@ class Channel {
   SubChannel& pick_subchannel();
   void start_call(std::string method, Buffer request, CallOptions options,
                   asio::any_io_executor completion_executor, CallHandler handler);
+  awaitable<void> intercepted_call(std::shared_ptr<SubChannel> sub,
+                                   std::shared_ptr<ClientCallInfo> info, Buffer request,
+                                   asio::any_io_executor completion_executor,
+                                   std::shared_ptr<CallHandler> handler,
+                                   asio::cancellation_slot caller_slot,
+                                   std::shared_ptr<CallCancel> cancel);
+  static void submit(SubChannel& sub, const std::shared_ptr<PendingCall>& call, CallCancel& cancel);
 
   runtime::Env& env_;
   transport::Address target_;
+  ClientInterceptors interceptors_;
   std::vector<std::shared_ptr<SubChannel>> subchannels_;
   std::atomic<size_t> next_subchannel_{0};
 };

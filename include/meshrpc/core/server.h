@@ -27,6 +27,7 @@
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/result.h"
 #include "meshrpc/core/connection.h"
+#include "meshrpc/core/interceptor.h"
 #include "meshrpc/core/server_context.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/connector.h"
@@ -45,6 +46,8 @@ struct ServerOptions {
   // Calls in flight on the whole server. 10,000: a bound on memory (each call holds its
   // request and a coroutine frame) far above what 2 cores serve at once.
   size_t max_concurrent_calls = 10'000;
+  // Run around every handler, in order (see interceptor.h).
+  ServerInterceptors interceptors;
 };
 
 class Server {

@@ -6,12 +6,22 @@
 // awaits with the slot bound (or just co_awaits anything, the coroutine carries the slot)
 // stops promptly.
 //
+// Context propagation to calls the handler makes downstream:
+//   - deadline and trace metadata are passed explicitly: child_call_options() gives
+//     CallOptions with this call's deadline and its propagated metadata (keys starting with
+//     kPropagatedMetadataPrefix), so a chain of calls shares one end-to-end deadline;
+//   - cancellation is carried by the coroutine: the handler runs with the call's
+//     cancellation slot, so a downstream call it awaits (even across co_spawn onto another
+//     executor, with use_awaitable) is cancelled, and CANCEL sent on, when this call ends.
+// Nothing is read from thread-local state.
+//
 // Threading: the handler's coroutine only (it runs on the connection's executor).
 // Lifetime: valid until the handler's coroutine returns.
 #pragma once
 
 #include <string>
 
+#include "meshrpc/core/call.h"
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/address.h"
@@ -19,7 +29,9 @@
 
 namespace meshrpc::core {
 
-using Metadata = wire::Metadata;
+// Metadata keys with this prefix travel on from a call to the calls its handler makes
+// (trace and request ids, baggage).
+inline constexpr std::string_view kPropagatedMetadataPrefix = "meshrpc-trace-";
 
 // The first value of `key` in `metadata`, or nullptr.
 const std::string* find_metadata(const Metadata& metadata, std::string_view key);
@@ -45,6 +57,18 @@ class ServerContext {
   runtime::TimePoint deadline() const { return deadline_; }
   runtime::Duration remaining() const { return deadline_ - env_.now(); }
   bool cancelled() const { return cancelled_; }
+
+  // Options for a call made while serving this one: same deadline, propagated metadata.
+  CallOptions child_call_options() const {
+    CallOptions options;
+    options.deadline = deadline_;
+    for (const auto& entry : metadata_) {
+      if (std::string_view(entry.first).starts_with(kPropagatedMetadataPrefix)) {
+        options.metadata.push_back(entry);
+      }
+    }
+    return options;
+  }
 
   // Set by the server when the call ends early (cancel, deadline, shutdown).
   void mark_cancelled() { cancelled_ = true; }

@@ -36,6 +36,9 @@ struct LinkConfig {
   size_t buffer_bytes = 256 * 1024;
   // Most bytes one write_some takes, so callers meet partial writes as they do on TCP.
   size_t max_write_bytes = 64 * 1024;
+  // Everything sent on the link vanishes (a pulled cable, a dead router): writes succeed,
+  // nothing arrives, not even an end of stream or a reset. Connects across it never answer.
+  bool blackhole = false;
 };
 
 class SimNetwork {
