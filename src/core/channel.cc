@@ -9,6 +9,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <latch>
 #include <unordered_map>
 
 #include "meshrpc/transport/errors.h"
@@ -77,6 +78,8 @@ class ClientConnection final : public Connection::Delegate,
   ~ClientConnection() override { connection_->detach(); }
 
   void start() { connection_->start(); }
+  // Ends every call (CANCELLED, as the caller's side went away) and closes.
+  void shut_down() { connection_->close(cancelled_error("channel destroyed")); }
   // New calls may go here: not closed, and the server has not said GOAWAY.
   bool usable() const { return !closed_ && !going_away_; }
   bool closed() const { return closed_; }
@@ -239,6 +242,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
 
   // On executor_.
   void submit(const std::shared_ptr<PendingCall>& call) {
+    if (shut_down_) return complete(call, failure(cancelled_error("channel destroyed"), true));
     arm_deadline(call);
     if (call->completed) return;
     if (connection_ && connection_->usable()) return connection_->start_call(call);
@@ -259,6 +263,16 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     }
     pending_.push_back(call);
     connect();
+  }
+
+  // On executor_: the channel is going away.
+  void shut_down() {
+    shut_down_ = true;
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& call : pending) complete(call, failure(cancelled_error("channel destroyed"), true));
+    if (connection_) connection_->shut_down();  // its calls end with CANCELLED
+    connection_.reset();
   }
 
   // On executor_: from the caller's cancellation slot or the deadline timer.
@@ -330,6 +344,11 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
       for (auto& call : pending) complete(call, failure(status, true));
       co_return;
     }
+    if (shut_down_) {
+      for (auto& call : pending)
+        complete(call, failure(cancelled_error("channel destroyed"), true));
+      co_return;  // the stream closes as it goes out of scope
+    }
     backoff_ = options_.backoff_initial;
     retry_after_ = {};
     connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
@@ -348,6 +367,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   std::shared_ptr<ClientConnection> connection_;
   std::deque<std::shared_ptr<PendingCall>> pending_;  // waiting for the connection
   bool connecting_ = false;
+  bool shut_down_ = false;
   std::atomic<bool> connected_{false};
   Status last_error_;
   runtime::TimePoint retry_after_{};
@@ -365,7 +385,25 @@ Channel::Channel(runtime::Env& env, transport::Network& network, transport::Addr
   }
 }
 
-Channel::~Channel() = default;
+Channel::~Channel() {
+  // Own what was spawned (STYLE.md): every sub-channel closes its connection and fails its
+  // waiting calls on its own executor. On real threads we wait for that, so no connection
+  // outlives the channel into the env's destruction; under simulation (or on an io thread)
+  // it happens when the executors next run.
+  if (env_.is_simulated()) {  // one thread: shut down now, no turn may come later
+    for (const auto& sub : subchannels_) sub->shut_down();
+    return;
+  }
+  const bool wait = !env_.in_env_thread();
+  auto done = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(subchannels_.size()));
+  for (const auto& sub : subchannels_) {
+    asio::post(sub->executor(), [sub, done] {
+      sub->shut_down();
+      done->count_down();
+    });
+  }
+  if (wait) done->wait();
+}
 
 size_t Channel::connected_count() const {
   size_t count = 0;

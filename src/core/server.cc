@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -48,8 +49,10 @@ struct Server::State {
   std::unique_ptr<transport::Listener> listener;
   std::atomic<size_t> active_calls{0};
   std::atomic<bool> shutting_down{false};
-  std::mutex mutex;  // guards connections and shutdown_done (not on the per-call path)
+  std::mutex mutex;                 // guards what follows (never taken on the per-call path)
+  std::condition_variable changed;  // connections or accept_loops changed
   std::set<std::shared_ptr<ServerConnection>> connections;
+  size_t accept_loops = 0;
   UniqueFunction<void()> shutdown_done;
 };
 
@@ -276,13 +279,16 @@ void Server::State::end_call() {
 }
 
 void Server::State::remove(ServerConnection* connection) {
+  std::shared_ptr<ServerConnection> removed;  // destroyed outside the lock
   std::lock_guard lock(mutex);
   for (auto it = connections.begin(); it != connections.end(); ++it) {
     if (it->get() == connection) {
+      removed = *it;
       connections.erase(it);
-      return;
+      break;
     }
   }
+  changed.notify_all();
 }
 
 // Runs once: every call has finished, or the grace period ran out.
@@ -313,13 +319,32 @@ Server::Server(runtime::Env& env, transport::Network& network, ServerOptions opt
 }
 
 Server::~Server() {
-  if (!state_->shutting_down.exchange(true)) {
-    if (state_->listener) state_->listener->close();
-    std::lock_guard lock(state_->mutex);
-    for (const auto& connection : state_->connections) {
-      asio::post(connection->executor(), [connection] { connection->close(); });
-    }
+  std::shared_ptr<State> state = state_;
+  if (!state->shutting_down.exchange(true)) {
+    if (state->listener) state->listener->close();
   }
+  std::set<std::shared_ptr<ServerConnection>> connections;
+  {
+    std::lock_guard lock(state->mutex);
+    connections = state->connections;
+  }
+  // Under simulation everything runs on this one thread: close now, so nothing waits for a
+  // turn that may never come (a connection and the state own each other until closed).
+  if (state->env.is_simulated()) {
+    for (const auto& connection : connections) connection->close();
+    return;
+  }
+  for (const auto& connection : connections) {
+    asio::post(connection->executor(), [connection] { connection->close(); });
+  }
+  // Own what was spawned (STYLE.md): on real threads, wait until every accept loop and
+  // connection has ended, so none outlives the server into the env's own destruction.
+  // On an io thread that wait could deadlock; the tasks end on their own threads instead.
+  if (state->env.in_env_thread()) return;
+  std::unique_lock lock(state->mutex);
+  state->changed.wait(lock, [&] { return state->connections.empty() && state->accept_loops == 0; });
+  lock.unlock();
+  state->listener.reset();
 }
 
 void Server::register_method(std::string method, Handler handler) {
@@ -330,6 +355,10 @@ Result<transport::Address> Server::start(const transport::Address& address) {
   auto listener = state_->network.listen(address);
   if (!listener.ok()) return listener.status();
   state_->listener = std::move(*listener);
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->accept_loops = state_->listener->shard_count();
+  }
   for (size_t shard = 0; shard < state_->listener->shard_count(); ++shard) {
     asio::co_spawn(state_->listener->shard_executor(shard), accept_loop(state_, shard),
                    asio::detached);
@@ -338,12 +367,23 @@ Result<transport::Address> Server::start(const transport::Address& address) {
 }
 
 awaitable<void> Server::accept_loop(std::shared_ptr<State> state, size_t shard) {
+  struct Exit {  // counts the loop out however it ends, even destroyed while suspended
+    State& state;
+    ~Exit() {
+      std::lock_guard lock(state.mutex);
+      --state.accept_loops;
+      state.changed.notify_all();
+    }
+  } exit{*state};
   while (!state->shutting_down.load(std::memory_order_acquire)) {
     auto [ec, stream] = co_await state->listener->async_accept(shard, use_nothrow_awaitable);
     if (ec) co_return;
     auto connection = std::make_shared<ServerConnection>(state, std::move(stream));
     {
+      // Under the lock that shutdown and destruction take their snapshot with: a connection
+      // is either in their snapshot or refused here.
       std::lock_guard lock(state->mutex);
+      if (state->shutting_down.load(std::memory_order_acquire)) co_return;
       state->connections.insert(connection);
     }
     connection->start();

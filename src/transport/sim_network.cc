@@ -1,6 +1,7 @@
 #include "meshrpc/transport/sim_network.h"
 
 #include <algorithm>
+#include <any>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/error.hpp>
@@ -32,6 +33,28 @@ bool is_cancel(asio::cancellation_type type) {
 
 }  // namespace
 
+// Shared bookkeeping of the simulated network.
+struct SimNetwork::State {
+  State(runtime::SimEnv& sim, LinkConfig default_link) : sim_(sim), default_link_(default_link) {}
+
+  const LinkConfig& link_config(std::string_view from, std::string_view to) const {
+    if (links_.empty()) return default_link_;
+    auto it = links_.find(std::pair<std::string, std::string>(from, to));
+    return it == links_.end() ? default_link_ : it->second;
+  }
+
+  runtime::SimEnv& sim_;
+  LinkConfig default_link_;
+  std::map<std::pair<std::string, std::string>, LinkConfig, std::less<>> links_;
+  // Listening sockets by address.
+  std::map<Address, SimListener*> listeners_;
+  // Every stream alive, so the network's end can drop their pending operations: a pending
+  // handler often owns (through its coroutine) the very object that owns the stream, a
+  // cycle that only the end of the network breaks.
+  std::set<SimStream*> streams_;
+  uint64_t next_connection_id_ = 1;
+};
+
 // One direction of a connection: bytes written by one end, read by the other.
 struct SimNetwork::Connection {
   struct Direction {
@@ -55,12 +78,30 @@ struct SimNetwork::Connection {
 
 class SimNetwork::SimStream final : public ByteStream {
  public:
-  SimStream(SimNetwork& net, std::shared_ptr<Connection> connection, int side,
+  SimStream(std::shared_ptr<State> net, std::shared_ptr<Connection> connection, int side,
             asio::any_io_executor executor)
-      : net_(net), connection_(std::move(connection)), side_(side), executor_(executor) {
+      : net_holder_(std::move(net)),
+        net_(*net_holder_),
+        connection_(std::move(connection)),
+        side_(side),
+        executor_(executor) {
     connection_->ends[side_] = this;
+    net_.streams_.insert(this);
   }
-  ~SimStream() override { close(); }
+  ~SimStream() override {
+    close();
+    net_.streams_.erase(this);
+  }
+
+  // The network is going away: pending operations are destroyed, never completed.
+  void drop_pending(std::vector<std::any>& graveyard) {
+    if (read_handler_)
+      graveyard.emplace_back(std::make_shared<ReadHandler>(std::move(*read_handler_)));
+    if (write_handler_)
+      graveyard.emplace_back(std::make_shared<WriteHandler>(std::move(*write_handler_)));
+    read_handler_.reset();
+    write_handler_.reset();
+  }
 
   executor_type get_executor() override { return executor_; }
 
@@ -71,10 +112,10 @@ class SimNetwork::SimStream final : public ByteStream {
     if (link(out).blackhole) return;
     const TimePoint at = next_delivery_time(out);
     std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(*out.to, at, [&net = net_, connection, side = side_] {
+    net_.sim_.schedule_at(*out.to, at, [net = net_holder_, connection, side = side_] {
       Connection::Direction& direction = connection->directions[side];
       direction.fin_delivered = true;
-      net.sim_.trace(*direction.to, "fin " + std::to_string(connection->id));
+      net->sim_.trace(*direction.to, "fin " + std::to_string(connection->id));
       if (SimStream* reader = connection->ends[1 - side]) reader->on_readable();
     });
   }
@@ -92,9 +133,9 @@ class SimNetwork::SimStream final : public ByteStream {
     // A reset overtakes data in flight: the peer discards whatever arrives after it.
     const TimePoint at = net_.sim_.now() + draw_delay(out);
     std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(*out.to, at, [&net = net_, connection, side = side_] {
+    net_.sim_.schedule_at(*out.to, at, [net = net_holder_, connection, side = side_] {
       Connection::Direction& direction = connection->directions[side];
-      net.sim_.trace(*direction.to, "reset " + std::to_string(connection->id));
+      net->sim_.trace(*direction.to, "reset " + std::to_string(connection->id));
       if (SimStream* peer = connection->ends[1 - side]) peer->on_reset();
     });
     finish_local(asio::error::operation_aborted);
@@ -227,13 +268,14 @@ class SimNetwork::SimStream final : public ByteStream {
     const TimePoint at = next_delivery_time(out);
     std::shared_ptr<Connection> connection = connection_;
     net_.sim_.schedule_at(
-        *out.to, at, [&net = net_, connection, side = side_, chunk = std::move(chunk)]() mutable {
-          deliver(net, *connection, side, std::move(chunk));
+        *out.to, at,
+        [net = net_holder_, connection, side = side_, chunk = std::move(chunk)]() mutable {
+          deliver(*net, *connection, side, std::move(chunk));
         });
     complete(write_handler_, error_code(), bytes);
   }
 
-  static void deliver(SimNetwork& net, Connection& connection, int side, Buffer chunk) {
+  static void deliver(State& net, Connection& connection, int side, Buffer chunk) {
     Connection::Direction& direction = connection.directions[side];
     direction.in_flight_bytes -= chunk.size();
     net.sim_.trace(*direction.to, "deliver " + std::to_string(connection.id) + " " +
@@ -257,7 +299,8 @@ class SimNetwork::SimStream final : public ByteStream {
     inbound().readable.clear();
   }
 
-  SimNetwork& net_;
+  std::shared_ptr<State> net_holder_;
+  State& net_;
   std::shared_ptr<Connection> connection_;
   int side_;
   asio::any_io_executor executor_;
@@ -273,8 +316,12 @@ class SimNetwork::SimStream final : public ByteStream {
 
 class SimNetwork::SimListener final : public Listener {
  public:
-  SimListener(SimNetwork& net, SimHost& host, Address address, int backlog)
-      : net_(net), host_(host), address_(std::move(address)), backlog_(backlog) {
+  SimListener(std::shared_ptr<State> net, SimHost& host, Address address, int backlog)
+      : net_holder_(std::move(net)),
+        net_(*net_holder_),
+        host_(host),
+        address_(std::move(address)),
+        backlog_(backlog) {
     net_.listeners_[address_] = this;
   }
   ~SimListener() override { close(); }
@@ -333,7 +380,8 @@ class SimNetwork::SimListener final : public Listener {
     post_completion(host_.pick_executor(), std::move(handler), ec, std::move(stream));
   }
 
-  SimNetwork& net_;
+  std::shared_ptr<State> net_holder_;
+  State& net_;
   SimHost& host_;
   Address address_;
   int backlog_;
@@ -346,7 +394,8 @@ class SimNetwork::SimListener final : public Listener {
 
 class SimNetwork::HostNetwork final : public Network {
  public:
-  HostNetwork(SimNetwork& net, SimHost& host) : net_(net), host_(host) {}
+  HostNetwork(std::shared_ptr<State> net, SimHost& host)
+      : net_holder_(std::move(net)), net_(*net_holder_), host_(host) {}
 
   using Network::listen;
   Result<std::unique_ptr<Listener>> listen(const Address& requested,
@@ -361,7 +410,7 @@ class SimNetwork::HostNetwork final : public Network {
       return already_exists_error("address " + address.to_string() + " is already in use");
     }
     return std::unique_ptr<Listener>(
-        std::make_unique<SimListener>(net_, host_, address, options.backlog));
+        std::make_unique<SimListener>(net_holder_, host_, address, options.backlog));
   }
 
  protected:
@@ -388,7 +437,8 @@ class SimNetwork::HostNetwork final : public Network {
               std::unique_ptr<ByteStream> stream);
 
   static constexpr uint16_t kFirstEphemeralPort = 32768;
-  SimNetwork& net_;
+  std::shared_ptr<State> net_holder_;
+  State& net_;
   SimHost& host_;
   uint16_t next_port_ = kFirstEphemeralPort;
 };
@@ -440,8 +490,9 @@ void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pend
     connection->directions[0].to = &target;
     connection->directions[1].from = &target;
     connection->directions[1].to = &host_;
-    client_end = std::make_unique<SimStream>(net_, connection, 0, pending->executor);
-    auto server_end = std::make_unique<SimStream>(net_, connection, 1, target.pick_executor());
+    client_end = std::make_unique<SimStream>(net_holder_, connection, 0, pending->executor);
+    auto server_end =
+        std::make_unique<SimStream>(net_holder_, connection, 1, target.pick_executor());
     if (it->second->offer(std::move(server_end))) {
       ec = error_code();
       net_.sim_.trace(target, "accept " + std::to_string(connection->id));
@@ -470,32 +521,37 @@ void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pend
 // --- SimNetwork -------------------------------------------------------------------------
 
 SimNetwork::SimNetwork(runtime::SimEnv& sim, LinkConfig default_link)
-    : sim_(sim), default_link_(default_link) {}
+    : state_(std::make_shared<State>(sim, default_link)) {}
 
-SimNetwork::~SimNetwork() = default;
+SimNetwork::~SimNetwork() {
+  // Collect first: destroying a handler may destroy streams, which leave streams_.
+  std::vector<std::any> graveyard;
+  for (SimStream* stream : state_->streams_) stream->drop_pending(graveyard);
+  graveyard.clear();
+}
+
+runtime::SimEnv& SimNetwork::sim() { return state_->sim_; }
 
 Network& SimNetwork::host(runtime::SimHost& host) {
   auto it = hosts_.find(host.name());
   if (it == hosts_.end()) {
-    it = hosts_.emplace(host.name(), std::make_unique<HostNetwork>(*this, host)).first;
+    it = hosts_.emplace(host.name(), std::make_unique<HostNetwork>(state_, host)).first;
   }
   return *it->second;
 }
 
 Network& SimNetwork::host(std::string_view name) {
-  runtime::SimHost* found = sim_.find_host(name);
-  if (found == nullptr) found = &sim_.add_host(std::string(name));
+  runtime::SimHost* found = state_->sim_.find_host(name);
+  if (found == nullptr) found = &state_->sim_.add_host(std::string(name));
   return host(*found);
 }
 
 void SimNetwork::set_link(std::string_view from, std::string_view to, LinkConfig config) {
-  links_[{std::string(from), std::string(to)}] = config;
+  state_->links_[{std::string(from), std::string(to)}] = config;
 }
 
 const LinkConfig& SimNetwork::link_config(std::string_view from, std::string_view to) const {
-  if (links_.empty()) return default_link_;
-  auto it = links_.find(std::pair<std::string, std::string>(from, to));
-  return it == links_.end() ? default_link_ : it->second;
+  return state_->link_config(from, to);
 }
 
 }  // namespace meshrpc::transport

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,7 +58,7 @@ class SimNetwork {
   void set_link(std::string_view from, std::string_view to, LinkConfig config);
   const LinkConfig& link_config(std::string_view from, std::string_view to) const;
 
-  runtime::SimEnv& sim() { return sim_; }
+  runtime::SimEnv& sim();
 
   // Implementation types, defined in src/transport/sim_network.cc.
   class HostNetwork;
@@ -66,17 +67,15 @@ class SimNetwork {
   struct Connection;
 
  private:
+  // What streams, listeners and in-flight deliveries share. Co-owned by them, because they
+  // may outlive the SimNetwork object by the few turns it takes them to close.
+  struct State;
   friend class HostNetwork;
   friend class SimListener;
   friend class SimStream;
 
-  runtime::SimEnv& sim_;
-  LinkConfig default_link_;
-  std::map<std::pair<std::string, std::string>, LinkConfig, std::less<>> links_;
+  std::shared_ptr<State> state_;
   std::map<std::string, std::unique_ptr<HostNetwork>, std::less<>> hosts_;
-  // Listening sockets by address.
-  std::map<Address, SimListener*> listeners_;
-  uint64_t next_connection_id_ = 1;
 };
 
 }  // namespace meshrpc::transport
