@@ -14,7 +14,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(libgrpc++-dev protobuf-compiler-grpc)
+  packages+=(libgrpc++-dev protobuf-compiler-grpc python3)
 fi
 
 missing=()
