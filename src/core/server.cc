@@ -7,9 +7,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <variant>
@@ -45,7 +47,12 @@ struct Server::State {
   runtime::Env& env;
   transport::Network& network;
   ServerOptions options;
-  std::unordered_map<std::string, Handler> handlers;
+  struct Method {
+    Handler handler;
+    bool blocking = false;
+  };
+  std::unordered_map<std::string, Method> handlers;
+  std::atomic<size_t> blocking_calls{0};
   std::unique_ptr<transport::Listener> listener;
   std::atomic<size_t> active_calls{0};
   std::atomic<bool> shutting_down{false};
@@ -179,11 +186,21 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
                           "server has max_concurrent_calls " +
                           std::to_string(state_->options.max_concurrent_calls) + " in flight"));
   }
+  if (found->second.blocking) {
+    const size_t limit = state_->options.max_blocking_calls;
+    if (state_->blocking_calls.fetch_add(1, std::memory_order_acq_rel) >= limit) {
+      state_->blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
+      state_->end_call();
+      return reject(
+          id, resource_exhausted_error("server has max_blocking_calls " + std::to_string(limit) +
+                                       " queued or running on its worker pool"));
+    }
+  }
   call.dispatched = true;
   call.cancel = std::make_shared<asio::cancellation_signal>();
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
   // when the call's table entry (the other owner) may already be gone.
-  asio::co_spawn(executor(), run(id, &found->second, call.context, std::move(call.request)),
+  asio::co_spawn(executor(), run(id, &found->second.handler, call.context, std::move(call.request)),
                  asio::bind_cancellation_slot(call.cancel->slot(),
                                               [signal = call.cancel](std::exception_ptr) {}));
 }
@@ -348,7 +365,26 @@ Server::~Server() {
 }
 
 void Server::register_method(std::string method, Handler handler) {
-  state_->handlers[std::move(method)] = std::move(handler);
+  state_->handlers[std::move(method)] = State::Method{std::move(handler), false};
+}
+
+void Server::register_blocking_method(std::string method, BlockingHandler handler) {
+  State* state = state_.get();  // outlives every call: calls co-own it
+  Handler hop = [state, handler = std::move(handler)](ServerContext& ctx,
+                                                      Buffer request) -> awaitable<Result<Buffer>> {
+    struct Release {  // admitted in dispatch(); released however the call ends
+      State* state;
+      ~Release() { state->blocking_calls.fetch_sub(1, std::memory_order_acq_rel); }
+    } release{state};
+    // Named, not a temporary in the co_await (GCC 12 would destroy it twice). Optional
+    // because co_spawn needs a default-constructible result.
+    auto work = [&]() -> awaitable<std::optional<Result<Buffer>>> {
+      co_return handler(ctx, std::move(request));
+    };
+    auto result = co_await asio::co_spawn(ctx.env().blocking_executor(), work, asio::use_awaitable);
+    co_return std::move(*result);
+  };
+  state_->handlers[std::move(method)] = State::Method{std::move(hop), true};
 }
 
 Result<transport::Address> Server::start(const transport::Address& address) {

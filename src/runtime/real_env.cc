@@ -1,5 +1,6 @@
 #include "meshrpc/runtime/real_env.h"
 
+#include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/consign.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -48,6 +49,8 @@ RealEnv::RealEnv(Options options) : outside_random_(0) {
         context->io->get_executor());
     contexts_.push_back(std::move(context));
   }
+  blocking_pool_ =
+      std::make_unique<asio::thread_pool>(std::max<size_t>(1, options.blocking_threads));
   for (size_t i = 0; i < threads; ++i) {
     contexts_[i]->thread = std::thread([this, i] {
       this_thread_identity = ThreadIdentity{this, i};
@@ -67,7 +70,11 @@ void RealEnv::stop() {
   for (auto& context : contexts_) {
     if (context->thread.joinable()) context->thread.join();
   }
+  blocking_pool_->stop();
+  blocking_pool_->join();
 }
+
+asio::any_io_executor RealEnv::blocking_executor() { return blocking_pool_->get_executor(); }
 
 asio::any_io_executor RealEnv::executor(size_t index) {
   return contexts_[index]->io->get_executor();

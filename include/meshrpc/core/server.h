@@ -37,6 +37,9 @@ namespace meshrpc::core {
 class ServerConnection;
 
 using Handler = std::function<awaitable<Result<Buffer>>(ServerContext&, Buffer)>;
+// A handler that blocks its thread (synchronous disk or library calls). It runs on the env's
+// worker pool, never on an io thread; it may poll ctx.cancelled().
+using BlockingHandler = std::function<Result<Buffer>(ServerContext&, Buffer)>;
 
 inline constexpr std::string_view kHealthCheckMethod = "/meshrpc.Health/Check";
 
@@ -48,6 +51,10 @@ struct ServerOptions {
   size_t max_concurrent_calls = 10'000;
   // Run around every handler, in order (see interceptor.h).
   ServerInterceptors interceptors;
+  // Blocking calls queued for or running on the worker pool; past it, RESOURCE_EXHAUSTED
+  // before dispatch. 64: a few seconds of backlog for a pool of 4 at ~100 ms per call,
+  // rather than an unbounded queue that turns overload into timeouts.
+  size_t max_blocking_calls = 64;
 };
 
 class Server {
@@ -60,6 +67,8 @@ class Server {
 
   // Registers `handler` for `method` ("/package.Service/Method"). Before start() only.
   void register_method(std::string method, Handler handler);
+  // Registers a handler that blocks: it runs on the worker pool (Env::blocking_executor).
+  void register_blocking_method(std::string method, BlockingHandler handler);
 
   // Listens and starts accepting. Returns the bound address (with the real port).
   Result<transport::Address> start(const transport::Address& address);

@@ -19,6 +19,7 @@
 // Lifetime: valid until the handler's coroutine returns.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "meshrpc/core/call.h"
@@ -56,7 +57,7 @@ class ServerContext {
   // kInfiniteFuture when the client set none.
   runtime::TimePoint deadline() const { return deadline_; }
   runtime::Duration remaining() const { return deadline_ - env_.now(); }
-  bool cancelled() const { return cancelled_; }
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
   // Options for a call made while serving this one: same deadline, propagated metadata.
   CallOptions child_call_options() const {
@@ -71,7 +72,7 @@ class ServerContext {
   }
 
   // Set by the server when the call ends early (cancel, deadline, shutdown).
-  void mark_cancelled() { cancelled_ = true; }
+  void mark_cancelled() { cancelled_.store(true, std::memory_order_release); }
 
  private:
   runtime::Env& env_;
@@ -80,7 +81,8 @@ class ServerContext {
   Metadata response_metadata_;
   runtime::TimePoint deadline_;
   transport::Address peer_;
-  bool cancelled_ = false;
+  // Atomic: a blocking handler polls it from a worker thread.
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace meshrpc::core

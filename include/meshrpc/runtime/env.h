@@ -34,6 +34,9 @@ class Env {
   virtual asio::any_io_executor executor(size_t index) = 0;
   // An executor for new, independent work: spreads work over the contexts (round robin).
   virtual asio::any_io_executor pick_executor() = 0;
+  // Where code that blocks (a synchronous disk or library call) runs, off the io threads:
+  // RealEnv's small worker pool. Under SimEnv nothing may block; it is the host's executor.
+  virtual asio::any_io_executor blocking_executor() = 0;
   // True when the calling thread runs one of this Env's contexts, where blocking would
   // stall other work (the sync client refuses to block there). Always true under SimEnv,
   // where nothing may block.

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,9 @@ class RealEnv final : public Env {
     size_t threads = 0;
     // 0: seeded from std::random_device. Thread i draws from Random(seed + i).
     uint64_t seed = 0;
+    // Threads of the worker pool for blocking work. 4: enough to overlap a few slow disk or
+    // library calls on a small machine without oversubscribing it.
+    size_t blocking_threads = 4;
   };
 
   RealEnv();
@@ -45,6 +49,7 @@ class RealEnv final : public Env {
   size_t executor_count() const override { return contexts_.size(); }
   asio::any_io_executor executor(size_t index) override;
   asio::any_io_executor pick_executor() override;
+  asio::any_io_executor blocking_executor() override;
   bool in_env_thread() const override;
   size_t current_executor_index() const override;
   bool is_simulated() const override { return false; }
@@ -64,6 +69,7 @@ class RealEnv final : public Env {
   };
 
   std::vector<std::unique_ptr<Context>> contexts_;
+  std::unique_ptr<asio::thread_pool> blocking_pool_;
   std::atomic<size_t> next_executor_{0};
   std::atomic<bool> stopped_{false};
   // Draws from threads that are not the env's own (main thread, tests).

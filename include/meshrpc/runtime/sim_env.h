@@ -52,6 +52,7 @@ class SimHost final : public Env {
   size_t executor_count() const override { return 1; }
   asio::any_io_executor executor(size_t) override { return io_->get_executor(); }
   asio::any_io_executor pick_executor() override { return io_->get_executor(); }
+  asio::any_io_executor blocking_executor() override { return io_->get_executor(); }
   bool in_env_thread() const override { return true; }
   bool is_simulated() const override { return true; }
   size_t current_executor_index() const override { return 0; }
@@ -136,6 +137,7 @@ class SimEnv final : public Env {
   size_t executor_count() const override { return 1; }
   asio::any_io_executor executor(size_t) override { return default_host().pick_executor(); }
   asio::any_io_executor pick_executor() override { return default_host().pick_executor(); }
+  asio::any_io_executor blocking_executor() override { return default_host().pick_executor(); }
   bool in_env_thread() const override { return true; }
   bool is_simulated() const override { return true; }
   size_t current_executor_index() const override { return 0; }
