@@ -91,6 +91,11 @@ awaitable<void> Connection::read_loop() {
       if (!status.ok()) co_return finish(status, /*send_goaway=*/true);
     }
     if (closed_) co_return;
+    // Wait for bytes holding no buffer, so an idle connection costs no read block; the read
+    // that follows does not wait.
+    auto [wait_ec] = co_await stream_->async_wait_readable(use_nothrow_awaitable);
+    if (closed_) co_return;
+    if (wait_ec) co_return finish(transport::to_status(wait_ec, "connection read"), false);
     Buffer input;
     std::span<char> space = input.prepare(Block::kDefaultBytes);
     auto [ec, n] = co_await stream_->async_read_some(asio::buffer(space.data(), space.size()),
@@ -101,7 +106,9 @@ awaitable<void> Connection::read_loop() {
     if (ec) co_return finish(transport::to_status(ec, "connection read"), false);
     input.commit(n);
     keepalive_.on_frame_received(env_.now());
-    decoder_.feed(std::move(input));
+    // A copy shares the bytes but not the writable tail of the block, which would otherwise
+    // stay referenced by the decoder's emptied input while the connection idles.
+    decoder_.feed(Buffer(static_cast<const Buffer&>(input)));
   }
 }
 

@@ -99,8 +99,12 @@ class SimNetwork::SimStream final : public ByteStream {
       graveyard.emplace_back(std::make_shared<ReadHandler>(std::move(*read_handler_)));
     if (write_handler_)
       graveyard.emplace_back(std::make_shared<WriteHandler>(std::move(*write_handler_)));
+    if (wait_handler_) {
+      graveyard.emplace_back(std::make_shared<WaitHandler>(std::move(*wait_handler_)));
+    }
     read_handler_.reset();
     write_handler_.reset();
+    wait_handler_.reset();
   }
 
   executor_type get_executor() override { return executor_; }
@@ -145,12 +149,16 @@ class SimNetwork::SimStream final : public ByteStream {
   Address remote_address() const override { return connection_->addresses[1 - side_]; }
 
   // Data or end of stream arrived for this end.
-  void on_readable() { try_complete_read(); }
+  void on_readable() {
+    try_complete_read();
+    try_complete_wait();
+  }
   // The peer aborted: unread data is gone and both directions fail.
   void on_reset() {
     reset_ = true;
     inbound().readable.clear();
     try_complete_read();
+    try_complete_wait();
     try_complete_write();
   }
   // The peer read bytes, freeing room in our outbound direction.
@@ -162,6 +170,12 @@ class SimNetwork::SimStream final : public ByteStream {
     read_handler_.emplace(std::move(handler));
     install_canceller(*read_handler_, &SimStream::cancel_read);
     try_complete_read();
+  }
+
+  void initiate_wait_readable(WaitHandler handler) override {
+    wait_handler_.emplace(std::move(handler));
+    install_canceller(*wait_handler_, &SimStream::cancel_wait);
+    try_complete_wait();
   }
 
   void initiate_write(std::span<const asio::const_buffer> buffers, WriteHandler handler) override {
@@ -205,6 +219,15 @@ class SimNetwork::SimStream final : public ByteStream {
   }
   void cancel_read() {
     if (read_handler_) complete(read_handler_, error_code(asio::error::operation_aborted), 0UL);
+  }
+  void cancel_wait() {
+    if (wait_handler_) complete(wait_handler_, error_code(asio::error::operation_aborted));
+  }
+  void try_complete_wait() {
+    if (!wait_handler_) return;
+    if (closed_) return complete(wait_handler_, error_code(asio::error::operation_aborted));
+    const Connection::Direction& in = inbound();
+    if (reset_ || in.fin_delivered || !in.readable.empty()) complete(wait_handler_, error_code());
   }
   void cancel_write() {
     if (write_handler_) complete(write_handler_, error_code(asio::error::operation_aborted), 0UL);
@@ -286,7 +309,8 @@ class SimNetwork::SimStream final : public ByteStream {
       if (SimStream* writer = connection.ends[side]) writer->on_reset();
       return;
     }
-    direction.readable.append(std::move(chunk));
+    // The bytes only: the chunk's writable tail block must not stay with an emptied queue.
+    direction.readable.append(static_cast<const Buffer&>(chunk));
     reader->on_readable();
   }
 
@@ -294,6 +318,7 @@ class SimNetwork::SimStream final : public ByteStream {
   void finish_local(error_code ec) {
     closed_ = true;
     if (read_handler_) complete(read_handler_, ec, 0UL);
+    if (wait_handler_) complete(wait_handler_, ec);
     if (write_handler_) complete(write_handler_, ec, 0UL);
     connection_->ends[side_] = nullptr;
     inbound().readable.clear();
@@ -310,6 +335,7 @@ class SimNetwork::SimStream final : public ByteStream {
   std::vector<asio::const_buffer> write_buffers_;
   std::optional<ReadHandler> read_handler_;
   std::optional<WriteHandler> write_handler_;
+  std::optional<WaitHandler> wait_handler_;
 };
 
 // --- SimListener ------------------------------------------------------------------------

@@ -80,6 +80,15 @@ void TcpStream::initiate_read(std::span<const asio::mutable_buffer> buffers, Rea
   socket_.async_read_some(ReadBuffers(buffers.begin(), buffers.end()), std::move(completion));
 }
 
+void TcpStream::initiate_wait_readable(WaitHandler handler) {
+  if (failures_->read) {
+    asio::post(socket_.get_executor(), asio::append(std::move(handler), failures_->read));
+    return;
+  }
+  // Readable includes "the peer closed": the read that follows reports eof (and sticks).
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, std::move(handler));
+}
+
 void TcpStream::initiate_write(std::span<const asio::const_buffer> buffers, WriteHandler handler) {
   if (failures_->write) {
     asio::post(socket_.get_executor(),

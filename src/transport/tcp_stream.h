@@ -83,6 +83,7 @@ class TcpStream final : public ByteStream {
  protected:
   void initiate_read(std::span<const asio::mutable_buffer> buffers, ReadHandler handler) override;
   void initiate_write(std::span<const asio::const_buffer> buffers, WriteHandler handler) override;
+  void initiate_wait_readable(WaitHandler handler) override;
 
  private:
   // Sticky failures. Shared with operations in flight, which may complete after the stream is

@@ -34,6 +34,7 @@ class ByteStream {
   using executor_type = asio::any_io_executor;
   using ReadHandler = asio::any_completion_handler<void(error_code, size_t)>;
   using WriteHandler = asio::any_completion_handler<void(error_code, size_t)>;
+  using WaitHandler = asio::any_completion_handler<void(error_code)>;
   // A single write gathers at most this many buffers (Linux's IOV_MAX is 1024; Asio's
   // socket ops take 64 at a time, so more would only be split again).
   static constexpr size_t kMaxWriteBuffers = 64;
@@ -74,6 +75,15 @@ class ByteStream {
         token, buffers);
   }
 
+  // Completes when a read would not wait: bytes are there, or the end of the stream or an
+  // error is (the next read reports it). Lets an idle reader hold no buffer while it waits.
+  // Counts as the one outstanding read.
+  template <typename CompletionToken>
+  auto async_wait_readable(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(error_code)>(
+        [this](auto handler) { initiate_wait_readable(WaitHandler(std::move(handler))); }, token);
+  }
+
   // Half-close: the peer reads eof after every byte written so far. Reading still works.
   virtual void shutdown_send() = 0;
   // Graceful close: data already written is still delivered, then eof. Outstanding
@@ -91,6 +101,7 @@ class ByteStream {
                              ReadHandler handler) = 0;
   virtual void initiate_write(std::span<const asio::const_buffer> buffers,
                               WriteHandler handler) = 0;
+  virtual void initiate_wait_readable(WaitHandler handler) = 0;
 };
 
 }  // namespace meshrpc::transport
