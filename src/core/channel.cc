@@ -169,8 +169,12 @@ class ClientConnection final : public Connection::Delegate,
     }
     fail_waiting(unavailable_error("server going away: " + goaway.reason));
   }
+  // Called (on the sub-channel's executor) once the connection has closed.
+  UniqueFunction<void()> on_closed_hook;
+
   void on_closed(const Status& status) override {
     closed_ = true;
+    if (on_closed_hook) on_closed_hook();
     auto active = std::move(active_);
     active_.clear();
     for (auto& [id, call] : active) complete(call, failure(status, false));
@@ -352,6 +356,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     backoff_ = options_.backoff_initial;
     retry_after_ = {};
     connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
+    connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();
     connected_.store(true, std::memory_order_relaxed);
     for (auto& call : pending) {

@@ -257,7 +257,12 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
 
 void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result,
                               bool rejected) {
-  state_->end_call();
+  // The call counts as active until its reply is queued, so a shutdown waiting for active
+  // calls never closes the connection ahead of the last reply.
+  struct EndCall {
+    Server::State* state;
+    ~EndCall() { state->end_call(); }
+  } end_call{state_.get()};
   auto it = calls_.find(id);
   const bool client_gone =
       it == calls_.end() || closed_ ||

@@ -110,6 +110,9 @@ asio::any_io_executor TcpListener::shard_executor(size_t shard) {
 }
 
 void TcpListener::close() {
+  // Once is enough; a listener closed earlier must not reach for executors in its destructor
+  // (their env may be gone by then).
+  if (close_requested_.exchange(true)) return;
   // Runs at once for the caller's own shard, so an accept it starts next already fails;
   // other shards close when their threads get to it.
   for (const auto& shard : shards_) {

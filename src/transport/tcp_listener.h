@@ -2,6 +2,7 @@
 // design). Private to transport/.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <vector>
@@ -47,6 +48,7 @@ class TcpListener final : public Listener {
  private:
   std::vector<std::shared_ptr<Shard>> shards_;
   Address local_address_;
+  std::atomic<bool> close_requested_{false};
 };
 
 }  // namespace meshrpc::transport

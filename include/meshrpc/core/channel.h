@@ -62,6 +62,8 @@ class Channel {
 
   Channel(runtime::Env& env, transport::Network& network, transport::Address target,
           ChannelOptions options = {});
+  // On real threads, closes its connections and waits for that to happen on the env's
+  // threads, which must still be running (destroy channels before stopping the env).
   ~Channel();
 
   Channel(const Channel&) = delete;

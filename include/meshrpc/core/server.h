@@ -60,6 +60,9 @@ struct ServerOptions {
 class Server {
  public:
   Server(runtime::Env& env, transport::Network& network, ServerOptions options = {});
+  // On real threads, closes every connection and waits until they and the accept loops have
+  // ended: the env's threads must still be running (destroy the server before stopping the
+  // env). Under simulation it closes them at once.
   ~Server();
 
   Server(const Server&) = delete;

@@ -1,0 +1,154 @@
+// echo_client: calls /meshrpc.examples.Echo/Say through one core::Channel.
+//
+//   echo_client --target HOST:PORT --message TEXT [--count N] [--concurrency C]
+//               [--timeout 1s] [--interval 100ms]
+//
+// Makes N calls, at most C in flight, call i starting no earlier than (i-1) * interval after
+// the first. Prints "reply N: TEXT" or "call N failed: CODE_NAME: message" per call as it
+// completes (so not necessarily in order when C > 1), a summary on stderr, and exits 0 when
+// every call succeeded, 1 otherwise (2: bad flags).
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <charconv>
+#include <cstdio>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "meshrpc/core/channel.h"
+#include "meshrpc/runtime/real_env.h"
+#include "meshrpc/transport/tcp.h"
+
+namespace echo {
+
+using namespace meshrpc;
+
+constexpr std::string_view kSayMethod = "/meshrpc.examples.Echo/Say";
+// Calls in flight at once: the channel queues past the server's stream limit anyway, and
+// 10,000 keeps a typo from queueing millions.
+constexpr int kMaxConcurrency = 10'000;
+
+struct Flags {
+  std::string target;
+  std::string message;
+  int count = 1;
+  int concurrency = 1;
+  std::string timeout = "1s";
+  std::string interval = "0ms";
+};
+
+// "500ms", "1s", "2m" (also "us", "ns", "h"); a bare "0" is zero.
+Result<runtime::Duration> parse_duration(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, text.data() + text.size() - end);
+  if (ec != std::errc() || value < 0) {
+    return invalid_argument_error("duration '" + std::string(text) + "' is not N<unit>");
+  }
+  using namespace std::chrono;
+  if (unit == "ns" || (unit.empty() && value == 0)) return nanoseconds(value);
+  if (unit == "us") return microseconds(value);
+  if (unit == "ms") return milliseconds(value);
+  if (unit == "s") return seconds(value);
+  if (unit == "m") return minutes(value);
+  if (unit == "h") return hours(value);
+  return invalid_argument_error("duration '" + std::string(text) +
+                                "' needs a unit: ns, us, ms, s, m or h");
+}
+
+struct Plan {
+  int count;
+  std::string message;
+  runtime::Duration timeout;
+  runtime::Duration interval;
+};
+
+struct Tally {
+  int next = 0;  // the last call number handed out (all on one io thread)
+  int ok = 0;
+  int failed = 0;
+};
+
+void print_result(int n, const core::CallResult& result) {
+  if (result.ok()) {
+    std::printf("reply %d: %s\n", n, result.response.to_string().c_str());
+  } else {
+    std::printf("call %d failed: %s\n", n, result.status.to_string().c_str());
+  }
+  std::fflush(stdout);
+}
+
+// One of C workers: takes the next call number until all N are taken.
+awaitable<void> call_worker(runtime::Env& env, core::Channel& channel, const Plan& plan,
+                            runtime::TimePoint start, Tally& tally) {
+  while (tally.next < plan.count) {
+    const int n = ++tally.next;
+    if (plan.interval.count() > 0) {
+      const runtime::TimePoint due = start + (n - 1) * plan.interval;
+      co_await env.async_wait_until(due, use_nothrow_awaitable);
+    }
+    core::CallOptions options;
+    options.timeout = plan.timeout;
+    std::string method(kSayMethod);
+    Buffer request = Buffer::copy_of(plan.message);
+    core::CallResult result = co_await channel.async_call(std::move(method), std::move(request),
+                                                          std::move(options), asio::use_awaitable);
+    print_result(n, result);
+    ++(result.ok() ? tally.ok : tally.failed);
+  }
+}
+
+int run(const transport::Address& target, const Plan& plan, int concurrency) {
+  // One io thread: every worker and completion runs on it, over one connection.
+  runtime::RealEnv env(runtime::RealEnv::Options{.threads = 1});
+  transport::TcpNetwork network(env);
+  Tally tally;
+  {
+    core::Channel channel(env, network, target);
+    const runtime::TimePoint start = env.now();
+    std::vector<std::future<void>> workers;
+    for (int i = 0; i < concurrency; ++i) {
+      workers.push_back(asio::co_spawn(
+          env.executor(0), call_worker(env, channel, plan, start, tally), asio::use_future));
+    }
+    // Bounded: every call has a deadline.
+    for (auto& worker : workers) worker.get();
+  }  // the channel closes its connection on the io thread, which must still run
+  std::fprintf(stderr, "echo_client: %d ok, %d failed\n", tally.ok, tally.failed);
+  return tally.failed == 0 ? 0 : 1;
+}
+
+}  // namespace echo
+
+int main(int argc, char** argv) {
+  echo::Flags flags;
+  CLI::App app{"meshrpc echo client: calls /meshrpc.examples.Echo/Say"};
+  app.add_option("--target", flags.target, "HOST:PORT of the echo server")->required();
+  app.add_option("--message", flags.message, "request text")->required();
+  app.add_option("--count", flags.count, "calls to make")->check(CLI::Range(1, 1'000'000'000));
+  app.add_option("--concurrency", flags.concurrency, "calls in flight at most")
+      ->check(CLI::Range(1, echo::kMaxConcurrency));
+  app.add_option("--timeout", flags.timeout, "per-call timeout, e.g. 500ms, 1s, 2m")
+      ->capture_default_str();
+  app.add_option("--interval", flags.interval, "time between call starts, e.g. 100ms")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  using meshrpc::Result;
+  Result<meshrpc::transport::Address> target = meshrpc::transport::Address::parse(flags.target);
+  Result<meshrpc::runtime::Duration> timeout = echo::parse_duration(flags.timeout);
+  Result<meshrpc::runtime::Duration> interval = echo::parse_duration(flags.interval);
+  for (const meshrpc::Status& status : {target.status(), timeout.status(), interval.status()}) {
+    if (!status.ok()) {
+      std::fprintf(stderr, "echo_client: %s\n", status.to_string().c_str());
+      return 2;
+    }
+  }
+  if (timeout->count() <= 0) {
+    std::fprintf(stderr, "echo_client: --timeout must be above 0 (every call is bounded)\n");
+    return 2;
+  }
+  const echo::Plan plan{flags.count, flags.message, *timeout, *interval};
+  return echo::run(*target, plan, flags.concurrency);
+}
