@@ -28,28 +28,11 @@ die() {
   say "FAILED: $*" >&2
   exit 1
 }
-count_lines() {  # FILE REGEX
-  local n
-  n=$(grep -cE "$2" "$1" 2>/dev/null) || true
-  echo "${n:-0}"
-}
-wait_for_lines() {  # FILE REGEX COUNT SECONDS_MAX
-  local deadline=$((SECONDS + $4))
-  while (($(count_lines "$1" "$2") < $3)); do
-    ((SECONDS < deadline)) || die "no $3 lines matching '$2' within $4 s"
-    sleep 0.05
-  done
-}
-wait_exit() {  # PID SECONDS_MAX WHAT; sets exit_code
-  local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || die "$3 did not exit within $2 s"
-    sleep 0.05
-  done
-  exit_code=0
-  wait "$1" 2>/dev/null || exit_code=$?
-}
 # Starts echo_server in the background, its output shown indented; sets server_pid, port.
+fail() { die "$@"; }
+# shellcheck source=lib/process.sh
+source scripts/lib/process.sh
+
 start_server() {  # HOST:PORT LOG
   "$server_bin" --listen "$1" --threads 2 >"$2" 2>&1 &
   server_pid=$!
