@@ -14,6 +14,9 @@ fi
 
 scripts/setup.sh
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
+# CI builds a fresh clone each time, at whatever path: make cache hits independent of it
+# (relative paths under the checkout, and no working directory in the hash of -g builds).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 jobs=$(nproc)
 
 if [[ -z "$sanitize" ]]; then

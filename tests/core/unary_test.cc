@@ -338,3 +338,39 @@ INSTANTIATE_TEST_SUITE_P(Backends, UnaryTest, ::meshrpc::testing::all_backends()
 
 }  // namespace
 }  // namespace meshrpc::core
+
+namespace meshrpc::core {
+namespace {
+
+// The server-wide bound holds across connections: with max_concurrent_calls 1, a call on a
+// second connection while the first is in flight is rejected before dispatch.
+TEST(ServerLimits, MaxConcurrentCallsIsServerWideAndRejectsBeforeDispatch) {
+  ::meshrpc::testing::SimHarness harness(4);
+  ServerOptions options;
+  options.max_concurrent_calls = 1;
+  Server server(harness.server_env(), harness.server_network(), options);
+  int runs = 0;
+  server.register_method(
+      "/test/Hold", [&](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
+        ++runs;
+        co_await ctx.env().async_sleep_for(std::chrono::milliseconds(100), use_nothrow_awaitable);
+        co_return Buffer();
+      });
+  auto address = server.start(harness.listen_address());
+  ASSERT_TRUE(address.ok());
+  Channel first(harness.client_env(), harness.client_network(), *address);
+  Channel second(harness.client_env(), harness.client_network(), *address);
+  std::optional<CallResult> held, refused;
+  first.async_call("/test/Hold", Buffer(), {}, [&](CallResult r) { held = std::move(r); });
+  ASSERT_TRUE(harness.sim().run_until([&] { return runs == 1; }, std::chrono::seconds(1)));
+  second.async_call("/test/Hold", Buffer(), {}, [&](CallResult r) { refused = std::move(r); });
+  ASSERT_TRUE(harness.sim().run_until([&] { return held && refused; }, std::chrono::seconds(5)));
+  EXPECT_THAT(held->status, ::meshrpc::testing::IsOk());
+  EXPECT_THAT(refused->status, ::meshrpc::testing::StatusIs(StatusCode::kResourceExhausted,
+                                                            HasSubstr("max_concurrent_calls 1")));
+  EXPECT_TRUE(refused->not_processed);
+  EXPECT_EQ(runs, 1);
+}
+
+}  // namespace
+}  // namespace meshrpc::core
