@@ -6,9 +6,8 @@
 set -euo pipefail
 root="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
 
-# sleep_for and the timer names count as words of their own: Env::async_sleep_for and a
-# member called x.deadline_timer are fine.
-pattern='std::chrono::[a-z_]*_clock::now|(^|[^_a-zA-Z0-9])sleep_for|(^|[^_a-zA-Z0-9:.>])rand\(\)|std::random_device|std::thread([^_a-zA-Z]|$)|(^|[^_a-zA-Z0-9.>])(steady|system|deadline|high_resolution)_timer|ip::tcp::(socket|acceptor|resolver)|ip::udp'
+# The timer names count as words of their own: a member called x.deadline_timer is fine.
+pattern='std::chrono::[a-z_]*_clock::now|sleep_for|(^|[^_a-zA-Z0-9:.>])rand\(\)|std::random_device|std::thread([^_a-zA-Z]|$)|(^|[^_a-zA-Z0-9.>])(steady|system|deadline|high_resolution)_timer|ip::tcp::(socket|acceptor|resolver)|ip::udp'
 
 dirs=()
 for d in src include apps tools; do

@@ -205,7 +205,7 @@ int main() {
               first.trace_hash != other.trace_hash ? "yes" : "NO");
 
   runtime::SimEnv sim(7);
-  sim.async_sleep_for(1h, [](error_code) {});
+  sim.async_wait_for(1h, [](error_code) {});
   sim.run();
   std::printf("[sim] a one-hour timer fired at virtual t=%.3f s, without waiting\n",
               sim.now().time_since_epoch().count() / 1e9);

@@ -59,7 +59,7 @@ core::Handler make_say_handler(const Flags& flags, CallStats& stats) {
     const uint64_t n = ++stats.started;
     if (verbose) print_line("echo_server call " + std::to_string(n) + " started");
     if (delay.count() > 0) {
-      auto [ec] = co_await ctx.env().async_sleep_for(delay, use_nothrow_awaitable);
+      auto [ec] = co_await ctx.env().async_wait_for(delay, use_nothrow_awaitable);
       if (ec) co_return cancelled_error("call cancelled while waiting --delay-ms");
     }
     if (stats.draining.load()) ++stats.drained;

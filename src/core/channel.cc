@@ -316,7 +316,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   // `self` keeps the sub-channel alive while the connect is in flight.
   awaitable<void> connect_once([[maybe_unused]] std::shared_ptr<SubChannel> self) {
     auto outcome = co_await (network_.async_connect(target_, executor_, use_nothrow_awaitable) ||
-                             env_.async_sleep_for(options_.connect_timeout, use_nothrow_awaitable));
+                             env_.async_wait_for(options_.connect_timeout, use_nothrow_awaitable));
     connecting_ = false;
     std::unique_ptr<transport::ByteStream> stream;
     Status status;

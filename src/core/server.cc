@@ -448,7 +448,7 @@ void Server::shutdown(runtime::Duration grace, UniqueFunction<void()> done) {
     asio::post(connection->executor(), [connection] { connection->begin_drain(); });
   }
   if (state->active_calls.load(std::memory_order_acquire) == 0) return state->finish_shutdown();
-  state->env.async_sleep_for(grace, [state](error_code) { state->finish_shutdown(); });
+  state->env.async_wait_for(grace, [state](error_code) { state->finish_shutdown(); });
 }
 
 size_t Server::active_calls() const { return state_->active_calls.load(std::memory_order_relaxed); }

@@ -63,15 +63,13 @@ TEST_F(BlockingHandlerTest, RunsOffTheIoThreadWhichKeepsServingTheConnection) {
       blocked = std::move(r);
       blocked_done = true;
     });
-    while (started_ == 0)
-      co_await harness_.client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+    while (started_ == 0) co_await harness_.client_env().async_wait_for(1ms, use_nothrow_awaitable);
     // The blocking handler holds a worker; the same connection still answers.
     echoed = co_await channel_->async_call("/test/Echo", Buffer::copy_of("free"), {},
                                            asio::use_awaitable);
     release_promise_.set_value();
     release_promise_ = std::promise<void>();
-    while (!blocked_done)
-      co_await harness_.client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+    while (!blocked_done) co_await harness_.client_env().async_wait_for(1ms, use_nothrow_awaitable);
     co_return Status();
   }),
               IsOk());
@@ -99,11 +97,11 @@ TEST_F(BlockingHandlerTest, CallsPastMaxBlockingCallsAreRejectedBeforeDispatch) 
       });
     }
     while (exhausted < 2 || started_ < 2) {
-      co_await harness_.client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+      co_await harness_.client_env().async_wait_for(1ms, use_nothrow_awaitable);
     }
     release_promise_.set_value();
     release_promise_ = std::promise<void>();
-    while (done < 4) co_await harness_.client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+    while (done < 4) co_await harness_.client_env().async_wait_for(1ms, use_nothrow_awaitable);
     co_return Status();
   }),
               IsOk());

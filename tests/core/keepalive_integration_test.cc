@@ -28,7 +28,7 @@ TEST(KeepaliveIntegration, BlackholedPeerIsDetectedWithinIntervalPlusTimeout) {
   Server server(harness.server_env(), harness.server_network(), server_options);
   server.register_method("/test/Forever",
                          [](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
-                           co_await ctx.env().async_sleep_for(24h, use_nothrow_awaitable);
+                           co_await ctx.env().async_wait_for(24h, use_nothrow_awaitable);
                            co_return Buffer();
                          });
   auto address = server.start(harness.listen_address());

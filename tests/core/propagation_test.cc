@@ -100,7 +100,7 @@ TEST_P(PropagationTest, CancellingTheCallerCancelsTheDownstreamHandler) {
   start([&](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
     // B is running: now the outermost caller gives up.
     asio::post(client_executor, [&] { cancel.emit(asio::cancellation_type::terminal); });
-    auto [ec] = co_await ctx.env().async_sleep_for(1h, use_nothrow_awaitable);
+    auto [ec] = co_await ctx.env().async_wait_for(1h, use_nothrow_awaitable);
     b_cancelled = ec == asio::error::operation_aborted;
     co_return Buffer();
   });
@@ -110,7 +110,7 @@ TEST_P(PropagationTest, CancellingTheCallerCancelsTheDownstreamHandler) {
     result = co_await client_->async_call(
         "/test/A", Buffer(), {}, asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
     for (int i = 0; i < 2000 && !b_cancelled; ++i) {
-      co_await harness_->client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+      co_await harness_->client_env().async_wait_for(1ms, use_nothrow_awaitable);
     }
     co_return Status();
   }),

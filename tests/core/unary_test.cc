@@ -122,7 +122,7 @@ TEST_P(UnaryTest, TenThousandConcurrentCallsOnOneConnectionAllComplete) {
         }
         // Completions run on this executor, between these waits (virtual or real).
         while (done < kCalls) {
-          co_await harness_->client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+          co_await harness_->client_env().async_wait_for(1ms, use_nothrow_awaitable);
         }
         co_return Status();
       }),
@@ -140,7 +140,7 @@ TEST_P(UnaryTest, CallsPastTheClientQueueBoundAreResourceExhausted) {
       [](Server& server) {
         server.register_method("/test/Hold",
                                [](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
-                                 co_await ctx.env().async_sleep_for(50ms, use_nothrow_awaitable);
+                                 co_await ctx.env().async_wait_for(50ms, use_nothrow_awaitable);
                                  co_return Buffer();
                                });
       },
@@ -164,7 +164,7 @@ TEST_P(UnaryTest, CallsPastTheClientQueueBoundAreResourceExhausted) {
           });
         }
         while (done < 8) {
-          co_await harness_->client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+          co_await harness_->client_env().async_wait_for(1ms, use_nothrow_awaitable);
         }
         co_return Status();
       }),
@@ -179,7 +179,7 @@ TEST_P(UnaryTest, DeadlineExceededCancelsTheHandler) {
   start([&](Server& server) {
     server.register_method(
         "/test/Slow", [&](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
-          auto [ec] = co_await ctx.env().async_sleep_for(1h, use_nothrow_awaitable);
+          auto [ec] = co_await ctx.env().async_wait_for(1h, use_nothrow_awaitable);
           if (ec == asio::error::operation_aborted) handler_cancelled = true;
           co_return Buffer();
         });
@@ -191,7 +191,7 @@ TEST_P(UnaryTest, DeadlineExceededCancelsTheHandler) {
                 result = co_await call("/test/Slow", "", options);
                 // Give the server the time to see CANCEL (virtual or real).
                 for (int i = 0; i < 1000 && !handler_cancelled; ++i) {
-                  co_await harness_->client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+                  co_await harness_->client_env().async_wait_for(1ms, use_nothrow_awaitable);
                 }
                 co_return Status();
               }),
@@ -233,7 +233,7 @@ TEST_P(UnaryTest, ClientCancelReachesTheHandler) {
         "/test/Wait", [&](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
           // Now that the handler runs, the client cancels (on the client's executor).
           asio::post(client_executor, [&] { cancel.emit(asio::cancellation_type::terminal); });
-          auto [ec] = co_await ctx.env().async_sleep_for(1h, use_nothrow_awaitable);
+          auto [ec] = co_await ctx.env().async_wait_for(1h, use_nothrow_awaitable);
           if (ec == asio::error::operation_aborted) handler_cancelled = true;
           co_return Buffer();
         });
@@ -245,7 +245,7 @@ TEST_P(UnaryTest, ClientCancelReachesTheHandler) {
                     "/test/Wait", Buffer(), {},
                     asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
                 for (int i = 0; i < 1000 && !handler_cancelled; ++i) {
-                  co_await harness_->client_env().async_sleep_for(1ms, use_nothrow_awaitable);
+                  co_await harness_->client_env().async_wait_for(1ms, use_nothrow_awaitable);
                 }
                 co_return Status();
               }),
@@ -353,7 +353,7 @@ TEST(ServerLimits, MaxConcurrentCallsIsServerWideAndRejectsBeforeDispatch) {
   server.register_method(
       "/test/Hold", [&](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
         ++runs;
-        co_await ctx.env().async_sleep_for(std::chrono::milliseconds(100), use_nothrow_awaitable);
+        co_await ctx.env().async_wait_for(std::chrono::milliseconds(100), use_nothrow_awaitable);
         co_return Buffer();
       });
   auto address = server.start(harness.listen_address());

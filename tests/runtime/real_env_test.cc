@@ -22,7 +22,7 @@ TEST(RealEnv, TimerFiresNoEarlierThanItsDeadline) {
   RealEnv env(RealEnv::Options{.threads = 2});
   const TimePoint start = env.now();
   std::promise<TimePoint> fired;
-  env.async_sleep_for(20ms, [&](error_code ec) {
+  env.async_wait_for(20ms, [&](error_code ec) {
     EXPECT_FALSE(ec);
     fired.set_value(env.now());
   });
@@ -37,8 +37,8 @@ TEST(RealEnv, CancellationEndsAWaitWithOperationAborted) {
   std::promise<error_code> result;
   // The signal is emitted on the executor that owns the wait (DESIGN.md "Threading").
   asio::post(env.executor(0), [&] {
-    env.async_sleep_for(1h, asio::bind_cancellation_slot(
-                                signal.slot(), [&](error_code ec) { result.set_value(ec); }));
+    env.async_wait_for(1h, asio::bind_cancellation_slot(
+                               signal.slot(), [&](error_code ec) { result.set_value(ec); }));
     asio::post(env.executor(0), [&] { signal.emit(asio::cancellation_type::terminal); });
   });
   auto future = result.get_future();
@@ -49,8 +49,8 @@ TEST(RealEnv, CancellationEndsAWaitWithOperationAborted) {
 TEST(RealEnv, AwaitableRaceReturnsTheShortTimer) {
   RealEnv env(RealEnv::Options{.threads = 2});
   auto race = [&env]() -> awaitable<size_t> {
-    auto result = co_await (env.async_sleep_for(1h, use_nothrow_awaitable) ||
-                            env.async_sleep_for(1ms, use_nothrow_awaitable));
+    auto result = co_await (env.async_wait_for(1h, use_nothrow_awaitable) ||
+                            env.async_wait_for(1ms, use_nothrow_awaitable));
     co_return result.index();
   };
   auto future = asio::co_spawn(env.pick_executor(), race(), asio::use_future);

@@ -24,7 +24,7 @@ TEST(SimEnv, OneHourTimerFiresExactlyOneVirtualHourLater) {
   const TimePoint start = sim.now();
   std::optional<TimePoint> fired_at;
   error_code result = asio::error::would_block;
-  sim.async_sleep_for(1h, [&](error_code ec) {
+  sim.async_wait_for(1h, [&](error_code ec) {
     result = ec;
     fired_at = sim.now();
   });
@@ -41,10 +41,10 @@ TEST(SimEnv, OneHourTimerFiresExactlyOneVirtualHourLater) {
 TEST(SimEnv, TimersFireInDeadlineOrderAndTiesInArmingOrder) {
   SimEnv sim(1);
   std::vector<std::string> order;
-  sim.async_sleep_for(30ms, [&](error_code) { order.push_back("c30"); });
-  sim.async_sleep_for(10ms, [&](error_code) { order.push_back("a10"); });
-  sim.async_sleep_for(20ms, [&](error_code) { order.push_back("b20-first"); });
-  sim.async_sleep_for(20ms, [&](error_code) { order.push_back("b20-second"); });
+  sim.async_wait_for(30ms, [&](error_code) { order.push_back("c30"); });
+  sim.async_wait_for(10ms, [&](error_code) { order.push_back("a10"); });
+  sim.async_wait_for(20ms, [&](error_code) { order.push_back("b20-first"); });
+  sim.async_wait_for(20ms, [&](error_code) { order.push_back("b20-second"); });
   sim.run();
   EXPECT_THAT(order, ::testing::ElementsAre("a10", "b20-first", "b20-second", "c30"));
   EXPECT_EQ(sim.now().time_since_epoch(), Duration(30ms));
@@ -54,7 +54,7 @@ TEST(SimEnv, CancelledTimerCompletesWithOperationAbortedAtOnce) {
   SimEnv sim(1);
   asio::cancellation_signal signal;
   error_code result;
-  sim.async_sleep_for(
+  sim.async_wait_for(
       1h, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) { result = ec; }));
   sim.run_for(5ms);
   signal.emit(asio::cancellation_type::terminal);
@@ -66,7 +66,7 @@ TEST(SimEnv, CancelledTimerCompletesWithOperationAbortedAtOnce) {
 
 awaitable<std::string> race_timers(Env& env) {
   auto sleep = [&env](Duration d) -> awaitable<Duration> {
-    co_await env.async_sleep_for(d, use_nothrow_awaitable);
+    co_await env.async_wait_for(d, use_nothrow_awaitable);
     co_return d;
   };
   auto winner = co_await (sleep(1h) || sleep(3ms));
@@ -87,8 +87,8 @@ TEST(SimEnv, AwaitableRaceCancelsTheLosingTimer) {
 TEST(SimEnv, RunForAdvancesTimeAndLeavesLaterTimersPending) {
   SimEnv sim(1);
   int fired = 0;
-  sim.async_sleep_for(10ms, [&](error_code) { ++fired; });
-  sim.async_sleep_for(50ms, [&](error_code) { ++fired; });
+  sim.async_wait_for(10ms, [&](error_code) { ++fired; });
+  sim.async_wait_for(50ms, [&](error_code) { ++fired; });
   sim.run_for(20ms);
   EXPECT_EQ(fired, 1);
   EXPECT_EQ(sim.now().time_since_epoch(), Duration(20ms));
@@ -100,9 +100,9 @@ TEST(SimEnv, RunUntilStopsWhenConditionHolds) {
   int ticks = 0;
   std::function<void(error_code)> tick = [&](error_code) {
     ++ticks;
-    sim.async_sleep_for(1s, tick);
+    sim.async_wait_for(1s, tick);
   };
-  sim.async_sleep_for(1s, tick);
+  sim.async_wait_for(1s, tick);
   EXPECT_TRUE(sim.run_until([&] { return ticks == 5; }, 1h));
   EXPECT_EQ(sim.now().time_since_epoch(), Duration(5s));
   EXPECT_FALSE(sim.run_until([] { return false; }, 10s));
@@ -139,8 +139,8 @@ TEST(SimEnv, HostsHaveTheirOwnContextsAndShareVirtualTime) {
   EXPECT_EQ(sim.find_host("nobody"), nullptr);
   EXPECT_THROW(sim.add_host("a"), std::invalid_argument);
   TimePoint a_fired{}, b_fired{};
-  a.async_sleep_for(7ms, [&](error_code) { a_fired = a.now(); });
-  b.async_sleep_for(9ms, [&](error_code) { b_fired = b.now(); });
+  a.async_wait_for(7ms, [&](error_code) { a_fired = a.now(); });
+  b.async_wait_for(9ms, [&](error_code) { b_fired = b.now(); });
   sim.run();
   EXPECT_EQ(a_fired.time_since_epoch(), Duration(7ms));
   EXPECT_EQ(b_fired.time_since_epoch(), Duration(9ms));
@@ -168,7 +168,7 @@ TEST(SimEnv, DestroyingTheSimulationDestroysPendingCoroutines) {
     asio::co_spawn(
         sim.pick_executor(),
         [&sim, owned = std::move(owned)]() -> awaitable<void> {
-          co_await sim.async_sleep_for(1h, use_nothrow_awaitable);
+          co_await sim.async_wait_for(1h, use_nothrow_awaitable);
         },
         asio::detached);
     sim.run_for(1s);

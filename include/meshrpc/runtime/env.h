@@ -8,7 +8,7 @@
 // on the handler's associated executor (or, if it has none, on one of the Env's executors).
 //
 //   // wait 5 ms, cancellable (e.g. by `co_await (call() || sleep())`):
-//   auto [ec] = co_await env.async_sleep_for(5ms, use_nothrow_awaitable);
+//   auto [ec] = co_await env.async_wait_for(5ms, use_nothrow_awaitable);
 #pragma once
 
 #include <cstddef>
@@ -65,7 +65,7 @@ class Env {
   }
 
   template <typename CompletionToken>
-  auto async_sleep_for(Duration duration, CompletionToken&& token) {
+  auto async_wait_for(Duration duration, CompletionToken&& token) {
     return async_wait_until(now() + duration, std::forward<CompletionToken>(token));
   }
 
