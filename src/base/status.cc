@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, kStatusCodeCount> kCodeNames = {
     "FAILED_PRECONDITION",
     "ABORTED",
     "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
+    "UNIMPLEMENTED",  // status code 12
     "INTERNAL",
     "UNAVAILABLE",
     "DATA_LOSS",

@@ -179,7 +179,8 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
   }
   auto found = state_->handlers.find(context.method());
   if (found == state_->handlers.end()) {
-    return reject(id, unimplemented_error("method " + context.method() + " is not registered"));
+    return reject(id, Status(StatusCode::kUnimplemented,
+                             "method " + context.method() + " is not registered"));
   }
   if (!state_->try_begin_call()) {
     return reject(id, resource_exhausted_error(

@@ -24,9 +24,10 @@ Status check_range(std::string_view name, uint64_t value, uint64_t min, uint64_t
 
 Status apply_version(uint64_t value, uint64_t& version) {
   if (value < kMinProtocolVersion) {
-    return unimplemented_error("peer speaks protocol version " + std::to_string(value) +
-                               ", this side speaks " + std::to_string(kMinProtocolVersion) + ".." +
-                               std::to_string(kProtocolVersion));
+    return Status(StatusCode::kUnimplemented, "peer speaks protocol version " +
+                                                  std::to_string(value) + ", this side speaks " +
+                                                  std::to_string(kMinProtocolVersion) + ".." +
+                                                  std::to_string(kProtocolVersion));
   }
   version = std::min(kProtocolVersion, value);
   return Status();

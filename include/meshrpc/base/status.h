@@ -48,7 +48,7 @@ enum class StatusCode : uint8_t {
   // The operation went past a valid range (read past end of file). Unlike kInvalidArgument,
   // this may become valid as the system changes.
   kOutOfRange = 11,
-  // The method is not implemented or not supported by this server. Do not retry here.
+  // This server does not offer the method or feature. Do not retry here.
   kUnimplemented = 12,
   // An invariant the system relies on was broken (protocol violation, internal bug).
   // Do not retry blindly; report it.
@@ -124,7 +124,7 @@ Status resource_exhausted_error(std::string_view message);
 Status failed_precondition_error(std::string_view message);
 Status aborted_error(std::string_view message);
 Status out_of_range_error(std::string_view message);
-Status unimplemented_error(std::string_view message);
+Status unimplemented_error(std::string_view message);  // StatusCode::kUnimplemented
 Status internal_error(std::string_view message);
 Status unavailable_error(std::string_view message);
 Status data_loss_error(std::string_view message);

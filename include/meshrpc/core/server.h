@@ -11,9 +11,9 @@
 // handled there, as coroutines. Calls are rejected *before dispatch* (so a client may retry
 // them safely) with RESOURCE_EXHAUSTED past max_concurrent_calls_per_connection or
 // max_concurrent_calls, with DEADLINE_EXCEEDED when they arrive already expired, with
-// UNIMPLEMENTED for an unknown method and UNAVAILABLE while shutting down. A handler that
-// throws ends its call with INTERNAL; the server stays up. `meshrpc.Health/Check` answers
-// "SERVING" (empty request) while the server runs.
+// the UNIMPLEMENTED status code for an unknown method and UNAVAILABLE while shutting down. A
+// handler that throws ends its call with INTERNAL; the server stays up. `meshrpc.Health/Check`
+// answers "SERVING" (empty request) while the server runs.
 //
 // Threading: register methods before start(); start() and shutdown() from any thread that
 // is not one of the env's; everything else is internal. Lifetime: outlives its calls;

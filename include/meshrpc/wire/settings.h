@@ -81,7 +81,7 @@ struct NegotiatedLimits {
 
 // Combines our limits with the peer's SETTINGS (not an ACK). Errors (the connection should
 // send GOAWAY and close):
-//   UNIMPLEMENTED  no common protocol version (the peer's is below kMinProtocolVersion);
+//   kUnimplemented no common protocol version (the peer's is below kMinProtocolVersion);
 //   INTERNAL       a value out of its range: MAX_FRAME_BYTES below kMinMaxFrameBytes,
 //                  MAX_HEADER_BYTES below kMinMaxHeaderBytes, a window above kMaxWindowBytes.
 // Values above what a u32 limit can hold are clamped (they only say "no tighter bound").
