@@ -39,13 +39,15 @@ Connection::Connection(runtime::Env& env, std::shared_ptr<transport::ByteStream>
       keepalive_(options_.keepalive, env.now()),
       connection_send_(wire::Limits{}.connection_window_bytes),
       connection_receive_(options_.limits.connection_window_bytes) {
-  writer_ = FrameWriter::create(stream_, options_.writer, [this](const Status& status) {
-    finish(status, /*send_goaway=*/false);
-  });
+  writer_ = FrameWriter::create(stream_, options_.writer, nullptr);
 }
 
 void Connection::start() {
   auto self = shared_from_this();
+  // Weak: a write in flight keeps the writer alive, possibly past this connection.
+  writer_->set_error_handler([weak = weak_from_this()](const Status& status) {
+    if (auto connection = weak.lock()) connection->finish(status, /*send_goaway=*/false);
+  });
   if (role_ == wire::Role::kClient) {
     writer_->pending().append_copy(wire::preface_view());
   }

@@ -38,6 +38,9 @@ class FrameWriter : public std::enable_shared_from_this<FrameWriter> {
   static std::shared_ptr<FrameWriter> create(std::shared_ptr<transport::ByteStream> stream,
                                              Options options, ErrorHandler on_error);
 
+  // Replaces the handler told about the first failed write (before any write starts).
+  void set_error_handler(ErrorHandler on_error) { on_error_ = std::move(on_error); }
+
   // The output not yet handed to the stream; encode frames into it, then flush_soon().
   Buffer& pending() { return pending_; }
   // Schedules a write of everything pending (once per executor turn, however often called).
