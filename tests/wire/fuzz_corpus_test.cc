@@ -21,8 +21,9 @@ using ::meshrpc::testing::StatusIs;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
+// From CMake, not __FILE__: ccache's base_dir makes __FILE__ relative to the build.
 const std::filesystem::path kCorpus =
-    std::filesystem::path(__FILE__).parent_path() / "../fuzz/corpus/frame_decoder";
+    std::filesystem::path(MESHRPC_SOURCE_DIR) / "tests/fuzz/corpus/frame_decoder";
 
 using fuzz::limits_for;
 
