@@ -282,13 +282,10 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   // On executor_: from the caller's cancellation slot or the deadline timer.
   void abandon(const std::shared_ptr<PendingCall>& call, Status status) {
     if (call->completed) return;
-    if (call->stream_id != 0 && connection_) return connection_->abandon(call, std::move(status));
-    if (connection_ && !connection_->closed()) {
-      connection_->abandon(call, status);
-      if (call->completed) return;
-    }
     std::erase(pending_, call);
-    complete(call, failure(std::move(status), call->stream_id == 0));
+    // The connection handles a call in flight (sends CANCEL) as well as one still queued.
+    if (connection_) return connection_->abandon(call, std::move(status));
+    complete(call, failure(std::move(status), true));
   }
 
  private:

@@ -84,7 +84,7 @@ class ServerConnection final : public Connection::Delegate,
   }
   // Shutdown, step 2: end what is left.
   void close() {
-    cancel_running("server shut down");
+    cancel_running();
     connection_->close(unavailable_error("server shut down"));
   }
 
@@ -98,7 +98,7 @@ class ServerConnection final : public Connection::Delegate,
   void on_goaway(const wire::GoAway&) override {}
   void on_closed(const Status&) override {
     closed_ = true;
-    cancel_running("connection closed");
+    cancel_running();
     auto self = shared_from_this();  // the state's set may hold the last reference
     state_->remove(this);
   }
@@ -120,7 +120,7 @@ class ServerConnection final : public Connection::Delegate,
   awaitable<void> run(uint64_t id, const Handler* handler, std::shared_ptr<ServerContext> context,
                       Buffer request);
   void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected);
-  void cancel_running(std::string_view why);
+  void cancel_running();
 
   std::shared_ptr<Server::State> state_;
   std::shared_ptr<Connection> connection_;
@@ -281,7 +281,7 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
       .ignore_error();
 }
 
-void ServerConnection::cancel_running(std::string_view) {
+void ServerConnection::cancel_running() {
   // Emitting may complete coroutines that erase from calls_: collect first.
   std::vector<std::shared_ptr<asio::cancellation_signal>> signals;
   for (auto& [id, call] : calls_) {

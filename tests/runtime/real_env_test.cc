@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -96,11 +97,23 @@ TEST(RealEnv, SeededRandomIsReproducibleOutsideEnvThreads) {
   EXPECT_EQ(a.random_u64(), b.random_u64());
 }
 
-TEST(RealEnv, StopIsIdempotent) {
+TEST(RealEnv, StopJoinsTheThreadsAndIsIdempotent) {
   RealEnv env(RealEnv::Options{.threads = 2});
+  std::atomic<int> ran{0};
+  auto before = asio::co_spawn(
+      env.executor(0),
+      [&]() -> awaitable<void> {
+        ++ran;
+        co_return;
+      },
+      asio::use_future);
+  before.get();
   env.stop();
   env.stop();
-  SUCCEED();
+  // With the threads joined, nothing posted afterwards runs.
+  asio::post(env.executor(1), [&] { ++ran; });
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_FALSE(env.in_env_thread());
 }
 
 }  // namespace
