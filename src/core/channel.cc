@@ -12,6 +12,7 @@
 #include <latch>
 #include <unordered_map>
 
+#include "meshrpc/core/method_name.h"
 #include "meshrpc/transport/errors.h"
 
 namespace meshrpc::core {
@@ -450,6 +451,7 @@ std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, Ca
 
 void Channel::start_call(std::string method, Buffer request, CallOptions options,
                          asio::any_io_executor completion_executor, CallHandler handler) {
+  if (method.empty() || method.front() != '/') method = canonical_method_name(method);
   std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
   auto slot = asio::get_associated_cancellation_slot(handler);
   auto cancel = std::make_shared<CallCancel>();

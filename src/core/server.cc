@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <variant>
 
+#include "meshrpc/core/method_name.h"
+
 namespace meshrpc::core {
 
 using namespace asio::experimental::awaitable_operators;
@@ -371,7 +373,7 @@ Server::~Server() {
 }
 
 void Server::register_method(std::string method, Handler handler) {
-  state_->handlers[std::move(method)] = State::Method{std::move(handler), false};
+  state_->handlers[canonical_method_name(method)] = State::Method{std::move(handler), false};
 }
 
 void Server::register_blocking_method(std::string method, BlockingHandler handler) {

@@ -55,7 +55,11 @@ Status Client::check_may_block() const {
   return Status();
 }
 
-Result<core::Channel*> Client::channel_for(const transport::Address& address) {
+Result<core::Channel*> Client::channel(const transport::Address& address) {
+  if (network_ == nullptr) {
+    return failed_precondition_error(
+        "sync::Client has no network: its env is not a RealEnv, so pass a transport::Network");
+  }
   std::lock_guard lock(mutex_);
   auto it = channels_.find(address);
   if (it != channels_.end()) return it->second.get();
@@ -73,7 +77,7 @@ Result<core::Channel*> Client::channel_for(const transport::Address& address) {
 core::CallResult Client::call_detailed(const transport::Address& address, std::string method,
                                        Buffer request, const core::CallOptions& options) {
   if (Status status = check_may_block(); !status.ok()) return failed(std::move(status));
-  Result<core::Channel*> channel = channel_for(address);
+  Result<core::Channel*> channel = this->channel(address);
   if (!channel.ok()) return failed(std::move(channel).status());
 
   core::CallOptions bounded = options;

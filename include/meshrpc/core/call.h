@@ -1,8 +1,10 @@
 // What a client call takes (CallOptions) and what it ends with (CallResult).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/result.h"
@@ -14,6 +16,16 @@ namespace meshrpc::core {
 
 using Metadata = wire::Metadata;
 
+// Whether running a method twice is harmless, as declared by its service (the standard
+// `idempotency_level` method option in a .proto). The retry policy reads it: a call that may
+// have run is retried only when its method is idempotent (DESIGN.md principle 5).
+enum class Idempotency : uint8_t {
+  kUnknown,        // may have side effects: never re-sent once it may have run
+  kIdempotent,     // side effects, but running it twice equals running it once
+  kNoSideEffects,  // a read: safe to retry and to hedge
+};
+std::string_view idempotency_name(Idempotency idempotency);
+
 struct CallOptions {
   // The call fails with DEADLINE_EXCEEDED (and is cancelled on the server) once the earlier
   // of `timeout` from the start and `deadline` passes. Neither: no deadline.
@@ -21,6 +33,8 @@ struct CallOptions {
   runtime::TimePoint deadline = runtime::kInfiniteFuture;
   // Sent with the request (HEADERS).
   Metadata metadata;
+  // Set by typed stubs from the method's declaration; read by retry and hedging policies.
+  Idempotency idempotency = Idempotency::kUnknown;
 };
 
 struct CallResult {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "meshrpc/core/call.h"
+#include "meshrpc/core/call_invoker.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
 #include "meshrpc/runtime/env.h"
@@ -56,30 +57,22 @@ struct PendingCall;
 struct CallCancel;
 class SubChannel;
 
-class Channel {
+class Channel final : public CallInvoker {
  public:
-  using CallHandler = asio::any_completion_handler<void(CallResult)>;
 
   Channel(runtime::Env& env, transport::Network& network, transport::Address target,
           ChannelOptions options = {});
   // On real threads, closes its connections and waits for that to happen on the env's
   // threads, which must still be running (destroy channels before stopping the env).
-  ~Channel();
+  ~Channel() override;
 
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  template <typename CompletionToken>
-  auto async_call(std::string method, Buffer request, CallOptions options,
-                  CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(CallResult)>(
-        [this](auto handler, std::string method, Buffer request, CallOptions options) {
-          auto executor = asio::get_associated_executor(handler, pick_executor());
-          start_call(std::move(method), std::move(request), std::move(options), std::move(executor),
-                     CallHandler(std::move(handler)));
-        },
-        token, std::move(method), std::move(request), std::move(options));
-  }
+  // async_call(method, request, options, token): see CallInvoker.
+  asio::any_io_executor default_executor() override { return pick_executor(); }
+  void start_call(std::string method, Buffer request, CallOptions options,
+                  asio::any_io_executor completion_executor, CallHandler handler) override;
 
   const transport::Address& target() const { return target_; }
   // Sub-connections whose connection is up (for tests and status pages; approximate when
@@ -89,8 +82,6 @@ class Channel {
  private:
   asio::any_io_executor pick_executor();
   SubChannel& pick_subchannel();
-  void start_call(std::string method, Buffer request, CallOptions options,
-                  asio::any_io_executor completion_executor, CallHandler handler);
   awaitable<void> intercepted_call(std::shared_ptr<SubChannel> sub,
                                    std::shared_ptr<ClientCallInfo> info, Buffer request,
                                    asio::any_io_executor completion_executor,

@@ -69,10 +69,14 @@ class Client {
   core::CallResult call_detailed(const transport::Address& address, std::string method,
                                  Buffer request, const core::CallOptions& options = {});
 
+  // The client's channel to `address`, made on first use (for asynchronous calls through the
+  // same connections): RESOURCE_EXHAUSTED past max_channels, FAILED_PRECONDITION without a
+  // network. The channel lives as long as the client.
+  Result<core::Channel*> channel(const transport::Address& address);
+
  private:
   // OK when this thread may block on a call.
   Status check_may_block() const;
-  Result<core::Channel*> channel_for(const transport::Address& address);
 
   runtime::Env& env_;
   ClientOptions options_;

@@ -1,0 +1,14 @@
+#include "meshrpc/core/call.h"
+
+namespace meshrpc::core {
+
+std::string_view idempotency_name(Idempotency idempotency) {
+  switch (idempotency) {
+    case Idempotency::kUnknown: return "IDEMPOTENCY_UNKNOWN";
+    case Idempotency::kIdempotent: return "IDEMPOTENT";
+    case Idempotency::kNoSideEffects: return "NO_SIDE_EFFECTS";
+  }
+  return "IDEMPOTENCY_UNKNOWN";
+}
+
+}  // namespace meshrpc::core
