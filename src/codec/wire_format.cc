@@ -4,13 +4,20 @@ namespace meshrpc::codec {
 
 std::string_view wire_type_name(uint32_t wire_type) {
   switch (wire_type) {
-    case 0: return "VARINT";
-    case 1: return "I64";
-    case 2: return "LEN";
-    case 3: return "SGROUP";
-    case 4: return "EGROUP";
-    case 5: return "I32";
-    default: return "invalid";
+    case 0:
+      return "VARINT";
+    case 1:
+      return "I64";
+    case 2:
+      return "LEN";
+    case 3:
+      return "SGROUP";
+    case 4:
+      return "EGROUP";
+    case 5:
+      return "I32";
+    default:
+      return "invalid";
   }
 }
 
@@ -43,9 +50,8 @@ bool WireReader::read_tag(uint32_t& field_number, WireType& type) {
   field_number = static_cast<uint32_t>(tag >> 3);
   if (field_number == 0) return fail("field number 0");
   if (wire != 0 && wire != 1 && wire != 2 && wire != 5) {
-    return fail("field " + std::to_string(field_number) + " has wire type " +
-                std::to_string(wire) + " (" + std::string(wire_type_name(wire)) +
-                "), which meshrpc does not accept");
+    return fail("field " + std::to_string(field_number) + " has wire type " + std::to_string(wire) +
+                " (" + std::string(wire_type_name(wire)) + "), which meshrpc does not accept");
   }
   type = static_cast<WireType>(wire);
   return true;
@@ -54,7 +60,8 @@ bool WireReader::read_tag(uint32_t& field_number, WireType& type) {
 bool WireReader::read_fixed32(uint32_t& value) {
   if (remaining() < 4) return fail("truncated 4-byte value");
   value = 0;
-  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<uint8_t>(p_[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    value |= static_cast<uint32_t>(static_cast<uint8_t>(p_[i])) << (8 * i);
   p_ += 4;
   return true;
 }
@@ -62,7 +69,8 @@ bool WireReader::read_fixed32(uint32_t& value) {
 bool WireReader::read_fixed64(uint64_t& value) {
   if (remaining() < 8) return fail("truncated 8-byte value");
   value = 0;
-  for (int i = 0; i < 8; ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(p_[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    value |= static_cast<uint64_t>(static_cast<uint8_t>(p_[i])) << (8 * i);
   p_ += 8;
   return true;
 }
@@ -84,10 +92,14 @@ bool WireReader::skip(WireType type) {
   uint32_t ignored32 = 0;
   std::string_view ignored;
   switch (type) {
-    case WireType::kVarint: return read_varint(ignored64);
-    case WireType::kI64: return read_fixed64(ignored64);
-    case WireType::kLen: return read_length_delimited(ignored);
-    case WireType::kI32: return read_fixed32(ignored32);
+    case WireType::kVarint:
+      return read_varint(ignored64);
+    case WireType::kI64:
+      return read_fixed64(ignored64);
+    case WireType::kLen:
+      return read_length_delimited(ignored);
+    case WireType::kI32:
+      return read_fixed32(ignored32);
   }
   return fail("unknown wire type");
 }

@@ -42,8 +42,8 @@ class Client {
 
   // Blocks until the call completes.
   template <Encodable Reply, Encodable Request>
-  Result<Reply> call(const transport::Address& address, std::string method,
-                     const Request& request, const core::CallOptions& options = {}) {
+  Result<Reply> call(const transport::Address& address, std::string method, const Request& request,
+                     const core::CallOptions& options = {}) {
     Result<Buffer> bytes = encode(request);
     if (!bytes.ok()) {
       return internal_error("request does not encode: " + std::string(bytes.status().message()));
@@ -64,9 +64,10 @@ class Client {
     return asio::async_initiate<CompletionToken, void(Result<Reply>)>(
         [this](auto handler, Status status) {
           auto executor = asio::get_associated_executor(handler, env_.pick_executor());
-          asio::post(executor, [handler = std::move(handler), status = std::move(status)]() mutable {
-            std::move(handler)(Result<Reply>(std::move(status)));
-          });
+          asio::post(executor,
+                     [handler = std::move(handler), status = std::move(status)]() mutable {
+                       std::move(handler)(Result<Reply>(std::move(status)));
+                     });
         },
         token, std::move(channel).status());
   }

@@ -72,32 +72,32 @@ class Server : public core::Server {
   template <Encodable Req, Encodable Reply, typename Fn>
   void handle(std::string_view method, Fn handler, MethodOptions options = {}) {
     using Returned = std::invoke_result_t<Fn&, core::ServerContext&, const Req&>;
-    static_assert(detail::IsAwaitableResult<Returned>::value ||
-                      std::is_same_v<Returned, Result<Reply>>,
-                  "a handler returns awaitable<Result<Reply>> or Result<Reply>");
+    static_assert(
+        detail::IsAwaitableResult<Returned>::value || std::is_same_v<Returned, Result<Reply>>,
+        "a handler returns awaitable<Result<Reply>> or Result<Reply>");
     std::string name = core::canonical_method_name(method);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, options.idempotency, false));
-    register_method(std::move(name), [handler = std::move(handler)](
-                                         core::ServerContext& ctx,
-                                         Buffer bytes) -> awaitable<Result<Buffer>> {
-      Result<Req> request = detail::decode_request<Req>(ctx, bytes);
-      if (!request.ok()) co_return std::move(request).status();
-      if constexpr (detail::IsAwaitableResult<Returned>::value) {
-        Result<Reply> reply = co_await handler(ctx, *request);
-        co_return detail::encode_reply<Reply>(ctx, std::move(reply));
-      } else {
-        co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
-      }
-    });
+    register_method(std::move(name),
+                    [handler = std::move(handler)](core::ServerContext& ctx,
+                                                   Buffer bytes) -> awaitable<Result<Buffer>> {
+                      Result<Req> request = detail::decode_request<Req>(ctx, bytes);
+                      if (!request.ok()) co_return std::move(request).status();
+                      if constexpr (detail::IsAwaitableResult<Returned>::value) {
+                        Result<Reply> reply = co_await handler(ctx, *request);
+                        co_return detail::encode_reply<Reply>(ctx, std::move(reply));
+                      } else {
+                        co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
+                      }
+                    });
   }
 
   // Registers a handler that blocks its thread, Result<Reply>(core::ServerContext&, const
   // Req&): it runs on the env's worker pool (see core::Server::register_blocking_method).
   template <Encodable Req, Encodable Reply, typename Fn>
   void handle_blocking(std::string_view method, Fn handler, MethodOptions options = {}) {
-    static_assert(std::is_same_v<std::invoke_result_t<Fn&, core::ServerContext&, const Req&>,
-                                 Result<Reply>>,
-                  "a blocking handler returns Result<Reply>");
+    static_assert(
+        std::is_same_v<std::invoke_result_t<Fn&, core::ServerContext&, const Req&>, Result<Reply>>,
+        "a blocking handler returns Result<Reply>");
     std::string name = core::canonical_method_name(method);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, options.idempotency, true));
     register_blocking_method(

@@ -166,8 +166,10 @@ template <typename T>
 bool is_default(const T& value) {
   if constexpr (std::is_floating_point_v<T>) {
     // By bits, as protobuf does: -0.0 is written, +0.0 is not.
-    if constexpr (std::is_same_v<T, float>) return std::bit_cast<uint32_t>(value) == 0;
-    else return std::bit_cast<uint64_t>(value) == 0;
+    if constexpr (std::is_same_v<T, float>)
+      return std::bit_cast<uint32_t>(value) == 0;
+    else
+      return std::bit_cast<uint64_t>(value) == 0;
   } else if constexpr (Number<T>) {
     return value == T{};
   } else if constexpr (std::is_same_v<T, std::string> || Bytes<T>) {
@@ -184,9 +186,12 @@ size_t struct_size(const T& value);
 
 template <Number T>
 size_t number_size(T value) {
-  if constexpr (number_wire_type<T>() == WireType::kI32) return 4;
-  else if constexpr (number_wire_type<T>() == WireType::kI64) return 8;
-  else return varint_size(varint_bits(value));
+  if constexpr (number_wire_type<T>() == WireType::kI32)
+    return 4;
+  else if constexpr (number_wire_type<T>() == WireType::kI64)
+    return 8;
+  else
+    return varint_size(varint_bits(value));
 }
 
 // The value alone, without tag; LEN values include their length prefix.
@@ -196,8 +201,10 @@ size_t value_size(const T& value) {
     return number_size(value);
   } else {
     size_t body;
-    if constexpr (DescribedStruct<T>) body = struct_size(value);
-    else body = value.size();
+    if constexpr (DescribedStruct<T>)
+      body = struct_size(value);
+    else
+      body = value.size();
     return varint_size(body) + body;
   }
 }
@@ -258,9 +265,12 @@ void write_struct(WireWriter& w, const T& value);
 
 template <Number T>
 void write_number(WireWriter& w, T value) {
-  if constexpr (std::is_same_v<T, float>) w.fixed32(std::bit_cast<uint32_t>(value));
-  else if constexpr (std::is_floating_point_v<T>) w.fixed64(std::bit_cast<uint64_t>(value));
-  else w.varint(varint_bits(value));
+  if constexpr (std::is_same_v<T, float>)
+    w.fixed32(std::bit_cast<uint32_t>(value));
+  else if constexpr (std::is_floating_point_v<T>)
+    w.fixed64(std::bit_cast<uint64_t>(value));
+  else
+    w.varint(varint_bits(value));
 }
 
 template <Value T>
@@ -345,8 +355,7 @@ bool read_struct(std::string_view bytes, T& out, DecodeState& state);
 
 inline bool wrong_wire_type(DecodeState& state, WireType got, WireType expected) {
   return state.fail("wire type " + std::string(wire_type_name(static_cast<uint32_t>(got))) +
-                    ", expected " +
-                    std::string(wire_type_name(static_cast<uint32_t>(expected))));
+                    ", expected " + std::string(wire_type_name(static_cast<uint32_t>(expected))));
 }
 
 template <Number T>
@@ -400,10 +409,14 @@ bool read_map_entry(std::string_view bytes, M& map, DecodeState& state) {
     WireType type{};
     if (!r.read_tag(number, type)) return state.fail("map entry: " + r.error());
     bool ok = true;
-    if (number == 1) ok = read_value(r, type, key, state);
-    else if (number == 2) ok = read_value(r, type, value, state);
-    else ok = r.skip(type) || state.fail(r.error());
-    if (!ok) return state.fail(std::string(number == 1 ? "map key: " : "map value: ") + state.error);
+    if (number == 1)
+      ok = read_value(r, type, key, state);
+    else if (number == 2)
+      ok = read_value(r, type, value, state);
+    else
+      ok = r.skip(type) || state.fail(r.error());
+    if (!ok)
+      return state.fail(std::string(number == 1 ? "map key: " : "map value: ") + state.error);
   }
   map.insert_or_assign(std::move(key), std::move(value));  // the last duplicate wins
   return true;
@@ -455,16 +468,17 @@ bool read_struct(std::string_view bytes, T& out, DecodeState& state) {
   while (!r.at_end()) {
     uint32_t number = 0;
     WireType type{};
-    if (!r.read_tag(number, type)) return state.fail(std::string(struct_name<T>()) + ": " + r.error());
+    if (!r.read_tag(number, type))
+      return state.fail(std::string(struct_name<T>()) + ": " + r.error());
     bool known = false;
     bool ok = true;
     std::apply(
         [&](const auto&... f) {
           ((std::remove_cvref_t<decltype(f)>::kNumber == number
-                ? (known = true, ok = read_field(r, type, out.*(f.member), state) ||
-                                      state.fail(std::string(struct_name<T>()) + "." +
-                                                 std::string(f.name) + " (field " +
-                                                 std::to_string(number) + "): " + state.error),
+                ? (known = true,
+                   ok = read_field(r, type, out.*(f.member), state) ||
+                        state.fail(std::string(struct_name<T>()) + "." + std::string(f.name) +
+                                   " (field " + std::to_string(number) + "): " + state.error),
                    true)
                 : false) ||
            ...);
@@ -557,19 +571,19 @@ Status decode_struct(std::string_view bytes, T& out) {
 // Up to 64 fields: each rescan of MESHRPC_DETAIL_EXPAND handles one, and it rescans 4^3 times.
 
 #define MESHRPC_DETAIL_PARENS ()
-#define MESHRPC_DETAIL_EXPAND(...)                                               \
-  MESHRPC_DETAIL_EXPAND3(MESHRPC_DETAIL_EXPAND3(                                 \
-      MESHRPC_DETAIL_EXPAND3(MESHRPC_DETAIL_EXPAND3(__VA_ARGS__))))
-#define MESHRPC_DETAIL_EXPAND3(...)                                              \
-  MESHRPC_DETAIL_EXPAND2(MESHRPC_DETAIL_EXPAND2(                                 \
-      MESHRPC_DETAIL_EXPAND2(MESHRPC_DETAIL_EXPAND2(__VA_ARGS__))))
-#define MESHRPC_DETAIL_EXPAND2(...)                                              \
-  MESHRPC_DETAIL_EXPAND1(MESHRPC_DETAIL_EXPAND1(                                 \
-      MESHRPC_DETAIL_EXPAND1(MESHRPC_DETAIL_EXPAND1(__VA_ARGS__))))
+#define MESHRPC_DETAIL_EXPAND(...) \
+  MESHRPC_DETAIL_EXPAND3(          \
+      MESHRPC_DETAIL_EXPAND3(MESHRPC_DETAIL_EXPAND3(MESHRPC_DETAIL_EXPAND3(__VA_ARGS__))))
+#define MESHRPC_DETAIL_EXPAND3(...) \
+  MESHRPC_DETAIL_EXPAND2(           \
+      MESHRPC_DETAIL_EXPAND2(MESHRPC_DETAIL_EXPAND2(MESHRPC_DETAIL_EXPAND2(__VA_ARGS__))))
+#define MESHRPC_DETAIL_EXPAND2(...) \
+  MESHRPC_DETAIL_EXPAND1(           \
+      MESHRPC_DETAIL_EXPAND1(MESHRPC_DETAIL_EXPAND1(MESHRPC_DETAIL_EXPAND1(__VA_ARGS__))))
 #define MESHRPC_DETAIL_EXPAND1(...) __VA_ARGS__
 #define MESHRPC_DETAIL_FOR_EACH(type, ...) \
   __VA_OPT__(MESHRPC_DETAIL_EXPAND(MESHRPC_DETAIL_FOR_EACH_STEP(type, __VA_ARGS__)))
-#define MESHRPC_DETAIL_FOR_EACH_STEP(type, pair, ...) \
+#define MESHRPC_DETAIL_FOR_EACH_STEP(type, pair, ...)     \
   MESHRPC_DETAIL_FIELD(type, MESHRPC_DETAIL_UNPAREN pair) \
   __VA_OPT__(, MESHRPC_DETAIL_FOR_EACH_AGAIN MESHRPC_DETAIL_PARENS(type, __VA_ARGS__))
 #define MESHRPC_DETAIL_FOR_EACH_AGAIN() MESHRPC_DETAIL_FOR_EACH_STEP
@@ -578,17 +592,18 @@ Status decode_struct(std::string_view bytes, T& out) {
 #define MESHRPC_DETAIL_FIELD_I(type, member, number) \
   ::meshrpc::codec::field<number>(#member, &type::member)
 
-#define MESHRPC_STRUCT(Type, ...)                                                              \
-  [[maybe_unused]] inline constexpr auto meshrpc_struct_fields(const Type*) {                  \
-    return ::std::make_tuple(MESHRPC_DETAIL_FOR_EACH(Type, __VA_ARGS__));                      \
-  }                                                                                            \
-  [[maybe_unused]] inline constexpr ::std::string_view meshrpc_struct_name(const Type*) {      \
-    return #Type;                                                                              \
-  }                                                                                            \
-  static_assert(::meshrpc::codec::detail::valid_field_numbers(                                 \
-                    meshrpc_struct_fields(static_cast<const Type*>(nullptr))),                 \
-                "MESHRPC_STRUCT(" #Type "): field numbers must be unique, in 1..2^29-1 and "   \
-                "outside 19000-19999");                                                        \
-  static_assert(::meshrpc::codec::detail::supported_members(                                   \
-                    meshrpc_struct_fields(static_cast<const Type*>(nullptr))),                 \
+#define MESHRPC_STRUCT(Type, ...)                                                         \
+  [[maybe_unused]] inline constexpr auto meshrpc_struct_fields(const Type*) {             \
+    return ::std::make_tuple(MESHRPC_DETAIL_FOR_EACH(Type, __VA_ARGS__));                 \
+  }                                                                                       \
+  [[maybe_unused]] inline constexpr ::std::string_view meshrpc_struct_name(const Type*) { \
+    return #Type;                                                                         \
+  }                                                                                       \
+  static_assert(::meshrpc::codec::detail::valid_field_numbers(                            \
+                    meshrpc_struct_fields(static_cast<const Type*>(nullptr))),            \
+                "MESHRPC_STRUCT(" #Type                                                   \
+                "): field numbers must be unique, in 1..2^29-1 and "                      \
+                "outside 19000-19999");                                                   \
+  static_assert(::meshrpc::codec::detail::supported_members(                              \
+                    meshrpc_struct_fields(static_cast<const Type*>(nullptr))),            \
                 "MESHRPC_STRUCT(" #Type "): a member has a type the codec does not support")

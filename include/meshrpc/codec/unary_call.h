@@ -44,21 +44,21 @@ auto async_unary_call(core::CallInvoker& invoker, std::string method, const Requ
                  core::CallOptions options) {
         auto executor = asio::get_associated_executor(handler, invoker.default_executor());
         if (!bytes.ok()) {
-          Status status = internal_error("request does not encode: " +
-                                         std::string(bytes.status().message()));
-          asio::post(executor, [handler = std::move(handler), status = std::move(status)]() mutable {
-            std::move(handler)(Result<Reply>(std::move(status)));
-          });
+          Status status =
+              internal_error("request does not encode: " + std::string(bytes.status().message()));
+          asio::post(executor,
+                     [handler = std::move(handler), status = std::move(status)]() mutable {
+                       std::move(handler)(Result<Reply>(std::move(status)));
+                     });
           return;
         }
         auto slot = asio::get_associated_cancellation_slot(handler);
         auto decode_reply = [handler = std::move(handler)](core::CallResult result) mutable {
           std::move(handler)(reply_from<Reply>(std::move(result)));
         };
-        invoker.start_call(
-            std::move(method), std::move(*bytes), std::move(options), executor,
-            core::CallInvoker::CallHandler(asio::bind_cancellation_slot(
-                slot, asio::bind_executor(executor, std::move(decode_reply)))));
+        invoker.start_call(std::move(method), std::move(*bytes), std::move(options), executor,
+                           core::CallInvoker::CallHandler(asio::bind_cancellation_slot(
+                               slot, asio::bind_executor(executor, std::move(decode_reply)))));
       },
       token, std::move(method), std::move(bytes), std::move(options));
 }

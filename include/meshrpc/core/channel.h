@@ -59,7 +59,6 @@ class SubChannel;
 
 class Channel final : public CallInvoker {
  public:
-
   Channel(runtime::Env& env, transport::Network& network, transport::Address target,
           ChannelOptions options = {});
   // On real threads, closes its connections and waits for that to happen on the env's
