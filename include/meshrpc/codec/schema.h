@@ -25,11 +25,14 @@ struct FieldSchema {
   uint32_t number = 0;
   Label label = Label::kSingular;
   // Scalar types use protobuf's names: "bool", "int32", "int64", "uint32", "uint64",
-  // "float", "double", "string", "bytes", "enum"; a nested message uses its name. For a map,
-  // the value type.
+  // "float", "double", "string", "bytes", "enum"; protobuf messages also have the other
+  // .proto types under their exact names ("sint64", "fixed32", "sfixed64", ...), which differ
+  // on the wire from the nearest of those. A nested message uses its name (the full name, with
+  // the package, for protobuf messages). For a map, the value type.
   std::string type;
   std::string key_type;  // maps only
-  // Set when `type` names a message.
+  // Set when `type` names a message, except on the field that closes a loop (a message that
+  // contains itself, directly or not), which has only the name: shared_ptrs cannot cycle.
   std::shared_ptr<const MessageSchema> message;
 };
 
