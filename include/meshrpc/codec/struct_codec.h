@@ -24,7 +24,8 @@
 //                          packed and unpacked accepted on decode
 //   std::map / unordered_map<K, V>  map<K, V>: K integral or std::string
 // Singular fields holding their default (0, false, "", empty) are not written (proto3), so a
-// default struct encodes to zero bytes.
+// default struct encodes to zero bytes. Fields are written in the order MESHRPC_STRUCT lists
+// them: list them by number to get exactly protobuf's bytes (any order decodes the same).
 //
 // Decoding skips unknown fields (old and new binaries talk), lets the last occurrence of a
 // singular field win and appends repeated ones, like protobuf. It fails with
@@ -53,8 +54,9 @@
 
 namespace meshrpc::codec {
 
-// Nested messages deeper than this fail to decode: protobuf's default recursion limit, and a
-// bound on the stack a hostile message can make the decoder use.
+// Messages nested deeper than this, counting the outermost, fail to decode: a bound on the
+// stack a hostile message can make the decoder use. protobuf's default limit is the same
+// number but does not count the outermost message, so it accepts one level more.
 inline constexpr int kMaxNestingDepth = 100;
 
 // One described member: its stable number, its name (for errors, JSON and schemas) and where
@@ -409,14 +411,15 @@ bool read_map_entry(std::string_view bytes, M& map, DecodeState& state) {
     WireType type{};
     if (!r.read_tag(number, type)) return state.fail("map entry: " + r.error());
     bool ok = true;
-    if (number == 1)
-      ok = read_value(r, type, key, state);
-    else if (number == 2)
-      ok = read_value(r, type, value, state);
-    else
-      ok = r.skip(type) || state.fail(r.error());
-    if (!ok)
-      return state.fail(std::string(number == 1 ? "map key: " : "map value: ") + state.error);
+    if (number == 1) {
+      ok = read_value(r, type, key, state) || state.fail("map key: " + state.error);
+    } else if (number == 2) {
+      ok = read_value(r, type, value, state) || state.fail("map value: " + state.error);
+    } else {
+      ok = r.skip(type) ||
+           state.fail("map entry unknown field " + std::to_string(number) + ": " + r.error());
+    }
+    if (!ok) return false;
   }
   map.insert_or_assign(std::move(key), std::move(value));  // the last duplicate wins
   return true;
@@ -458,12 +461,24 @@ bool read_field(WireReader& r, WireType type, M& member, DecodeState& state) {
   }
 }
 
+// Prefixes the error with the field's path. Out of line and cold: building the message takes
+// string temporaries that would otherwise make every field read set up a large stack frame.
+[[gnu::noinline, gnu::cold]] inline bool field_failed(DecodeState& state,
+                                                      std::string_view struct_name,
+                                                      std::string_view field_name,
+                                                      uint32_t number) {
+  return state.fail(std::string(struct_name) + "." + std::string(field_name) + " (field " +
+                    std::to_string(number) + "): " + state.error);
+}
+
 template <DescribedStruct T>
 bool read_struct(std::string_view bytes, T& out, DecodeState& state) {
   if (state.depth >= kMaxNestingDepth) {
     return state.fail("nesting deeper than kMaxNestingDepth " + std::to_string(kMaxNestingDepth));
   }
   ++state.depth;
+  // Built once at compile time, not per field read (the tuple holds every name and offset).
+  static constexpr auto kFields = fields_of<T>();
   WireReader r(bytes);
   while (!r.at_end()) {
     uint32_t number = 0;
@@ -474,16 +489,16 @@ bool read_struct(std::string_view bytes, T& out, DecodeState& state) {
     bool ok = true;
     std::apply(
         [&](const auto&... f) {
-          ((std::remove_cvref_t<decltype(f)>::kNumber == number
-                ? (known = true,
-                   ok = read_field(r, type, out.*(f.member), state) ||
-                        state.fail(std::string(struct_name<T>()) + "." + std::string(f.name) +
-                                   " (field " + std::to_string(number) + "): " + state.error),
-                   true)
-                : false) ||
-           ...);
+          // Stops at the member with this number; (void): only the side effects matter.
+          (void)((std::remove_cvref_t<decltype(f)>::kNumber == number
+                      ? (known = true,
+                         ok = read_field(r, type, out.*(f.member), state) ||
+                              field_failed(state, struct_name<T>(), f.name, number),
+                         true)
+                      : false) ||
+                 ...);
         },
-        fields_of<T>());
+        kFields);
     if (!ok) return false;
     if (!known && !r.skip(type)) {
       return state.fail(std::string(struct_name<T>()) + " unknown field " + std::to_string(number) +
