@@ -1,4 +1,5 @@
-// echo_client: calls /meshrpc.examples.Echo/Say through one core::Channel.
+// echo_client: calls /meshrpc.examples.Echo/Say (echo.proto) through the generated
+// Echo::Stub over one core::Channel.
 //
 //   echo_client --target HOST:PORT --message TEXT [--count N] [--concurrency C]
 //               [--timeout 1s] [--interval 100ms]
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "echo.meshrpc.h"
 #include "meshrpc/core/channel.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/transport/tcp.h"
@@ -24,7 +26,6 @@ namespace echo {
 
 using namespace meshrpc;
 
-constexpr std::string_view kSayMethod = "/meshrpc.examples.Echo/Say";
 // Calls in flight at once: the channel queues past the server's stream limit anyway, and
 // 10,000 keeps a typo from queueing millions.
 constexpr int kMaxConcurrency = 10'000;
@@ -70,17 +71,17 @@ struct Tally {
   int failed = 0;
 };
 
-void print_result(int n, const core::CallResult& result) {
+void print_result(int n, const Result<examples::SayReply>& result) {
   if (result.ok()) {
-    std::printf("reply %d: %s\n", n, result.response.to_string().c_str());
+    std::printf("reply %d: %s\n", n, result->message().c_str());
   } else {
-    std::printf("call %d failed: %s\n", n, result.status.to_string().c_str());
+    std::printf("call %d failed: %s\n", n, result.status().to_string().c_str());
   }
   std::fflush(stdout);
 }
 
 // One of C workers: takes the next call number until all N are taken.
-awaitable<void> call_worker(runtime::Env& env, core::Channel& channel, const Plan& plan,
+awaitable<void> call_worker(runtime::Env& env, examples::Echo::Stub& stub, const Plan& plan,
                             runtime::TimePoint start, Tally& tally) {
   while (tally.next < plan.count) {
     const int n = ++tally.next;
@@ -90,10 +91,10 @@ awaitable<void> call_worker(runtime::Env& env, core::Channel& channel, const Pla
     }
     core::CallOptions options;
     options.timeout = plan.timeout;
-    std::string method(kSayMethod);
-    Buffer request = Buffer::copy_of(plan.message);
-    core::CallResult result = co_await channel.async_call(std::move(method), std::move(request),
-                                                          std::move(options), asio::use_awaitable);
+    examples::SayRequest request;
+    request.set_message(plan.message);
+    Result<examples::SayReply> result =
+        co_await stub.Say(request, std::move(options), asio::use_awaitable);
     print_result(n, result);
     ++(result.ok() ? tally.ok : tally.failed);
   }
@@ -106,11 +107,12 @@ int run(const transport::Address& target, const Plan& plan, int concurrency) {
   Tally tally;
   {
     core::Channel channel(env, network, target);
+    examples::Echo::Stub stub(channel);
     const runtime::TimePoint start = env.now();
     std::vector<std::future<void>> workers;
     for (int i = 0; i < concurrency; ++i) {
-      workers.push_back(asio::co_spawn(
-          env.executor(0), call_worker(env, channel, plan, start, tally), asio::use_future));
+      workers.push_back(asio::co_spawn(env.executor(0), call_worker(env, stub, plan, start, tally),
+                                       asio::use_future));
     }
     // Bounded: every call has a deadline.
     for (auto& worker : workers) worker.get();

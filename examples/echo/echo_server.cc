@@ -1,5 +1,6 @@
-// echo_server: serves /meshrpc.examples.Echo/Say (the reply is the request) over TCP until
-// SIGINT or SIGTERM, then shuts down gracefully: no new calls, calls in flight finish.
+// echo_server: serves /meshrpc.examples.Echo/Say (echo.proto; the reply's message is the
+// request's) over TCP until SIGINT or SIGTERM, then shuts down gracefully: no new calls, calls
+// in flight finish.
 //
 //   echo_server --listen 127.0.0.1:0 [--threads N] [--delay-ms D] [--verbose]
 //
@@ -18,7 +19,8 @@
 #include <memory>
 #include <string>
 
-#include "meshrpc/core/server.h"
+#include "echo.meshrpc.h"
+#include "meshrpc/codec/server.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/transport/tcp.h"
 
@@ -27,7 +29,6 @@ namespace echo {
 using namespace meshrpc;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kSayMethod = "/meshrpc.examples.Echo/Say";
 // How long calls in flight get to finish after a signal: far above --delay-ms in the tests
 // and demo, short enough that a stuck call does not hold up a restart.
 constexpr runtime::Duration kDrainGrace = 5s;
@@ -51,21 +52,31 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-core::Handler make_say_handler(const Flags& flags, CallStats& stats) {
-  const auto delay = std::chrono::milliseconds(flags.delay_ms);
-  const bool verbose = flags.verbose;
-  return [delay, verbose, &stats](core::ServerContext& ctx,
-                                  Buffer request) -> awaitable<Result<Buffer>> {
-    const uint64_t n = ++stats.started;
-    if (verbose) print_line("echo_server call " + std::to_string(n) + " started");
-    if (delay.count() > 0) {
-      auto [ec] = co_await ctx.env().async_wait_for(delay, use_nothrow_awaitable);
+// The Echo service of echo.proto. Lifetime: outlives the server it is added to.
+class EchoService final : public examples::Echo::Service {
+ public:
+  EchoService(const Flags& flags, CallStats& stats)
+      : delay_(std::chrono::milliseconds(flags.delay_ms)), verbose_(flags.verbose), stats_(stats) {}
+
+  awaitable<Result<examples::SayReply>> Say(core::ServerContext& ctx,
+                                            const examples::SayRequest& request) override {
+    const uint64_t n = ++stats_.started;
+    if (verbose_) print_line("echo_server call " + std::to_string(n) + " started");
+    if (delay_.count() > 0) {
+      auto [ec] = co_await ctx.env().async_wait_for(delay_, use_nothrow_awaitable);
       if (ec) co_return cancelled_error("call cancelled while waiting --delay-ms");
     }
-    if (stats.draining.load()) ++stats.drained;
-    co_return request;
-  };
-}
+    if (stats_.draining.load()) ++stats_.drained;
+    examples::SayReply reply;
+    reply.set_message(request.message());
+    co_return reply;
+  }
+
+ private:
+  const runtime::Duration delay_;
+  const bool verbose_;
+  CallStats& stats_;
+};
 
 // Blocks until SIGINT or SIGTERM; the signal_set lives on one of the env's executors.
 int wait_for_signal(asio::signal_set& signals) {
@@ -86,8 +97,9 @@ int run(const Flags& flags) {
   // Installed before "listening" is printed: a signal sent on seeing that line is ours.
   asio::signal_set signals(env.executor(0), SIGINT, SIGTERM);
   CallStats stats;
-  auto server = std::make_unique<core::Server>(env, network);
-  server->register_method(std::string(kSayMethod), make_say_handler(flags, stats));
+  EchoService service(flags, stats);
+  auto server = std::make_unique<codec::Server>(env, network);
+  server->add_service(service);
   Result<transport::Address> bound = server->start(*address);
   if (!bound.ok()) {
     std::fprintf(stderr, "echo_server: %s\n", bound.status().to_string().c_str());

@@ -1,0 +1,131 @@
+#include "service_model.h"
+
+#include <google/protobuf/compiler/code_generator.h>
+#include <google/protobuf/compiler/cpp/names.h>
+#include <google/protobuf/descriptor.pb.h>
+
+#include <cctype>
+#include <set>
+
+namespace meshrpc::protoc_gen {
+namespace {
+
+namespace pb = google::protobuf;
+
+// "meshrpc.examples" -> "meshrpc::examples": the namespace protoc's C++ generator uses.
+std::string namespace_of(const std::string& package) {
+  std::string result;
+  for (char c : package) {
+    if (c == '.') {
+      result += "::";
+    } else {
+      result += c;
+    }
+  }
+  return result;
+}
+
+// "Say" -> "kSay", "get_value" -> "kGet_value": a constant name (STYLE.md) that keeps the rpc
+// recognisable.
+std::string constant_of(const std::string& method_name) {
+  std::string result = "k" + method_name;
+  result[1] = static_cast<char>(std::toupper(static_cast<unsigned char>(result[1])));
+  return result;
+}
+
+// The fully qualified C++ class protoc generates for a message: "::pkg::Outer_Inner".
+std::string class_of(const pb::Descriptor& message) {
+  return pb::compiler::cpp::QualifiedClassName(&message);
+}
+
+struct KindNames {
+  const char* enumerator;
+  const char* text;
+};
+
+KindNames kind_of(const pb::MethodDescriptor& method) {
+  if (method.client_streaming() && method.server_streaming()) {
+    return {"kBidiStreaming", "bidi streaming"};
+  }
+  if (method.client_streaming()) return {"kClientStreaming", "client streaming"};
+  if (method.server_streaming()) return {"kServerStreaming", "server streaming"};
+  return {"kUnary", "unary"};
+}
+
+// The standard `option idempotency_level` of descriptor.proto.
+const char* idempotency_of(const pb::MethodDescriptor& method) {
+  switch (method.options().idempotency_level()) {
+    case pb::MethodOptions::NO_SIDE_EFFECTS:
+      return "kNoSideEffects";
+    case pb::MethodOptions::IDEMPOTENT:
+      return "kIdempotent";
+    case pb::MethodOptions::IDEMPOTENCY_UNKNOWN:
+      break;
+  }
+  return "kUnknown";
+}
+
+std::string declaration_of(const pb::MethodDescriptor& method) {
+  return "rpc " + method.name() + "(" + (method.client_streaming() ? "stream " : "") +
+         method.input_type()->full_name() + ") returns (" +
+         (method.server_streaming() ? "stream " : "") + method.output_type()->full_name() + ")";
+}
+
+template <typename Descriptor>
+std::string leading_comments(const Descriptor& descriptor) {
+  pb::SourceLocation location;
+  if (!descriptor.GetSourceLocation(&location)) return "";
+  return location.leading_comments;
+}
+
+MethodModel read_method(const pb::MethodDescriptor& method) {
+  const KindNames kind = kind_of(method);
+  MethodModel model;
+  model.name = method.name();
+  model.constant = constant_of(method.name());
+  model.path = "/" + method.service()->full_name() + "/" + method.name();
+  model.kind = kind.enumerator;
+  model.kind_text = kind.text;
+  model.idempotency = idempotency_of(method);
+  model.request_type = class_of(*method.input_type());
+  model.response_type = class_of(*method.output_type());
+  model.declaration = declaration_of(method);
+  model.comments = leading_comments(method);
+  model.unary = !method.client_streaming() && !method.server_streaming();
+  return model;
+}
+
+std::optional<ServiceModel> read_service(const pb::ServiceDescriptor& service, std::string* error) {
+  ServiceModel model;
+  model.name = service.name();
+  model.full_name = service.full_name();
+  model.comments = leading_comments(service);
+  std::set<std::string> constants;
+  for (int i = 0; i < service.method_count(); ++i) {
+    MethodModel method = read_method(*service.method(i));
+    if (!constants.insert(method.constant).second) {
+      *error = "service " + service.full_name() + ": rpc " + method.name + " would be " +
+               method.constant + ", like an earlier rpc; rename one of them";
+      return std::nullopt;
+    }
+    model.methods.push_back(std::move(method));
+  }
+  return model;
+}
+
+}  // namespace
+
+std::optional<FileModel> read_file_model(const pb::FileDescriptor& file, std::string* error) {
+  FileModel model;
+  model.proto_name = file.name();
+  model.base_name = pb::compiler::StripProto(file.name());
+  model.cpp_namespace = namespace_of(file.package());
+  for (int i = 0; i < file.service_count(); ++i) {
+    std::optional<ServiceModel> service = read_service(*file.service(i), error);
+    if (!service) return std::nullopt;
+    model.services.push_back(std::move(*service));
+  }
+  return model;
+}
+
+}  // namespace meshrpc::protoc_gen

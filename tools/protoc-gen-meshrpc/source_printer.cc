@@ -1,0 +1,60 @@
+#include "source_printer.h"
+
+#include <string>
+
+#include "fragments.h"
+
+namespace meshrpc::protoc_gen {
+namespace {
+
+using google::protobuf::io::Printer;
+
+bool has_unary(const ServiceModel& service) {
+  for (const MethodModel& method : service.methods) {
+    if (method.unary) return true;
+  }
+  return false;
+}
+
+void print_registration(const MethodModel& method, Printer& out) {
+  out.Print(
+      "server.handle<$request$, $response$>(\n"
+      "    Methods::$constant$.name,\n"
+      "    [this](::meshrpc::core::ServerContext& context, const $request$& request) {\n"
+      "      return $name$(context, request);\n"
+      "    },\n"
+      "    {.idempotency = Methods::$constant$.idempotency});\n",
+      "request", method.request_type, "response", method.response_type, "constant", method.constant,
+      "name", method.name);
+}
+
+void print_service(const ServiceModel& service, Printer& out) {
+  out.Print("::std::string_view $name$::Service::service_name() const { return kServiceName; }\n\n",
+            "name", service.name);
+  // A service with no unary rpc registers nothing: its parameter stays unnamed (-Wextra).
+  out.Print("void $name$::Service::register_methods(::meshrpc::codec::Server&$param$) {\n", "name",
+            service.name, "param", has_unary(service) ? " server" : " /*server*/");
+  out.Indent();
+  for (const MethodModel& method : service.methods) {
+    if (method.unary) print_registration(method, out);
+  }
+  out.Outdent();
+  out.Print("}\n\n");
+}
+
+}  // namespace
+
+void print_source(const FileModel& file, Printer& out) {
+  print_banner(file, out);
+  out.Print(
+      "#include \"$base$.meshrpc.h\"\n"
+      "\n"
+      "#include \"meshrpc/codec/server.h\"\n"
+      "\n",
+      "base", file.base_name);
+  print_namespace_open(file, out);
+  for (const ServiceModel& service : file.services) print_service(service, out);
+  print_namespace_close(file, out);
+}
+
+}  // namespace meshrpc::protoc_gen
