@@ -82,6 +82,23 @@ TEST_P(UnaryTest, EchoesARequest) {
               IsOk());
 }
 
+TEST_P(UnaryTest, DottedAndPathMethodNamesMeet) {
+  start([](Server& server) {
+    server.register_method("chunk.Store.Read",
+                           [](ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
+                             co_return Buffer::copy_of(ctx.method());  // the name the server saw
+                           });
+  });
+  EXPECT_THAT(run([&]() -> awaitable<Status> {
+                MESHRPC_CO_RETURN_IF_ERROR(
+                    expect_echo(co_await call("/test/Echo", "path form"), "path form"));
+                MESHRPC_CO_RETURN_IF_ERROR(
+                    expect_echo(co_await call("test.Echo", "dotted form"), "dotted form"));
+                co_return expect_echo(co_await call("/chunk.Store/Read", ""), "/chunk.Store/Read");
+              }),
+              IsOk());
+}
+
 TEST_P(UnaryTest, HealthCheckIsBuiltIn) {
   start();
   EXPECT_THAT(run([&]() -> awaitable<Status> {
