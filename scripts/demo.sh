@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds meshrpc and runs the demos:
 #  1. meshrpc_demo (examples/demo/demo.cc): Env, transport and wire, simulated and real;
-#  2. echo_server and echo_client (examples/echo/): a client calling every 100 ms through a
+#  2. chunks_demo (examples/chunks/): typed calls on plain structs, a master and three chunk
+#     servers with chain replication, and bad requests meeting their Status;
+#  3. echo_server and echo_client (examples/echo/): a client calling every 100 ms through a
 #     server crash (SIGKILL: calls fail with UNAVAILABLE), a restart on the same port (the
 #     channel reconnects after its backoff) and a graceful shutdown (SIGTERM: drain, exit 0).
 # Bounded (every wait has a timeout) and self-stopping; only 127.0.0.1. Exits 0 when the
@@ -10,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target meshrpc_demo echo_server echo_client
+cmake --build build -j"$(nproc)" --target meshrpc_demo chunks_demo echo_server echo_client
 timeout 300 build/examples/meshrpc_demo
+echo
+timeout 120 build/examples/chunks/chunks_demo
 
 server_bin=build/examples/echo_server
 client_bin=build/examples/echo_client
