@@ -8,8 +8,8 @@
 
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/codec/server.h"
-#include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/struct.h"
+#include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/unary_call.h"
 #include "meshrpc/core/channel.h"
 #include "tests/support/backends.h"
@@ -121,8 +121,8 @@ TEST_P(TypedCallTest, UndecodableRequestIsInvalidArgumentNamingTheField) {
                     co_return Status();
                   })
                   .ok());
-  EXPECT_THAT(result.status, StatusIs(StatusCode::kInvalidArgument,
-                                      HasSubstr("ReadArgs.offset (field 2)")));
+  EXPECT_THAT(result.status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("ReadArgs.offset (field 2)")));
 }
 
 TEST_P(TypedCallTest, ServerDescribesTypedMethods) {
@@ -133,8 +133,7 @@ TEST_P(TypedCallTest, ServerDescribesTypedMethods) {
   EXPECT_EQ(method->kind, MethodKind::kUnary);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TypedCallTest,
-                         ::meshrpc::testing::all_backends(),
+INSTANTIATE_TEST_SUITE_P(Backends, TypedCallTest, ::meshrpc::testing::all_backends(),
                          ::meshrpc::testing::backend_name);
 
 }  // namespace
