@@ -3,16 +3,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "meshrpc/base/status_matchers.h"
+#include "meshrpc/codec/client.h"
 #include "meshrpc/codec/server.h"
 #include "meshrpc/codec/struct.h"
 #include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/unary_call.h"
 #include "meshrpc/core/channel.h"
 #include "tests/support/backends.h"
+#include "tests/support/tcp_harness.h"
 
 namespace meshrpc::codec {
 namespace typed_test {
@@ -133,8 +137,85 @@ TEST_P(TypedCallTest, ServerDescribesTypedMethods) {
   EXPECT_EQ(method->kind, MethodKind::kUnary);
 }
 
+TEST_P(TypedCallTest, StreamingMethodInfoIsRefusedAtSetup) {
+  server_ = std::make_unique<Server>(harness_->server_env(), harness_->server_network());
+  const MethodInfo watch{"/Chunk/Watch", MethodKind::kServerStreaming,
+                         core::Idempotency::kNoSideEffects};
+  EXPECT_THROW(
+      (server_->handle<ReadArgs, ReadReply>(
+          watch,
+          [](core::ServerContext&, const ReadArgs&) -> Result<ReadReply> { return ReadReply{}; })),
+      std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TypedCallTest, ::meshrpc::testing::all_backends(),
                          ::meshrpc::testing::backend_name);
+
+// codec::Client: calls by address, blocking from a plain thread or asynchronous.
+class TypedClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<Server>(harness_.env(), harness_.network());
+    server_->handle<ReadArgs, ReadReply>(
+        "Chunk.Read", [](core::ServerContext&, const ReadArgs& args) -> Result<ReadReply> {
+          return ReadReply{{}, args.chunk == "last"};
+        });
+    auto address = server_->start(harness_.listen_address());
+    ASSERT_TRUE(address.ok()) << address.status();
+    address_ = *address;
+  }
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+  }
+
+  meshrpc::testing::TcpHarness harness_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> client_ = std::make_unique<Client>(harness_.env(), harness_.network());
+  transport::Address address_;
+};
+
+TEST_F(TypedClientTest, BlockingCallFromAPlainThread) {
+  Result<ReadReply> reply =
+      client_->call<ReadReply>(address_, "Chunk.Read", ReadArgs{"last", 0, 0});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->end_of_chunk);
+}
+
+TEST_F(TypedClientTest, AsynchronousCallWithACompletionToken) {
+  std::promise<Result<ReadReply>> done;
+  client_->call<ReadReply>(address_, "Chunk.Read", ReadArgs{"first", 0, 0}, {},
+                           [&done](Result<ReadReply> reply) { done.set_value(std::move(reply)); });
+  Result<ReadReply> reply = done.get_future().get();  // bounded by the client's default timeout
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_FALSE(reply->end_of_chunk);
+}
+
+TEST_F(TypedClientTest, UnknownMethodIsUnimplemented) {
+  EXPECT_THAT(client_->call<ReadReply>(address_, "Chunk.Write", ReadArgs{}).status(),
+              StatusIs(StatusCode::kUnimplemented));
+}
+
+TEST_F(TypedClientTest, NobodyListeningIsUnavailable) {
+  EXPECT_THAT(
+      client_->call<ReadReply>(harness_.unused_address(), "Chunk.Read", ReadArgs{}).status(),
+      StatusIs(StatusCode::kUnavailable));
+}
+
+TEST_F(TypedClientTest, ReplyThatDoesNotDecodeIsInternal) {
+  // The server answers a raw-bytes method with bytes that are not a ReadReply (field 1 as a
+  // VARINT where ReadReply has bytes).
+  server_.reset();
+  server_ = std::make_unique<Server>(harness_.env(), harness_.network());
+  server_->register_method("/Chunk/Read",
+                           [](core::ServerContext&, Buffer) -> awaitable<Result<Buffer>> {
+                             co_return Buffer::copy_of(std::string_view("\x08\x01", 2));
+                           });
+  auto address = server_->start(harness_.listen_address());
+  ASSERT_TRUE(address.ok()) << address.status();
+  EXPECT_THAT(client_->call<ReadReply>(*address, "Chunk.Read", ReadArgs{}).status(),
+              StatusIs(StatusCode::kInternal, HasSubstr("ReadReply.data (field 1)")));
+}
 
 }  // namespace
 }  // namespace meshrpc::codec

@@ -19,11 +19,10 @@ bool has_unary(const ServiceModel& service) {
 void print_registration(const MethodModel& method, Printer& out) {
   out.Print(
       "server.handle<$request$, $response$>(\n"
-      "    Methods::$constant$.name,\n"
+      "    Methods::$constant$,\n"
       "    [this](::meshrpc::core::ServerContext& context, const $request$& request) {\n"
       "      return $name$(context, request);\n"
-      "    },\n"
-      "    {.idempotency = Methods::$constant$.idempotency});\n",
+      "    });\n",
       "request", method.request_type, "response", method.response_type, "constant", method.constant,
       "name", method.name);
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <concepts>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -71,12 +72,25 @@ class Server : public core::Server {
   //   Result<Reply>(core::ServerContext&, const Req&) for a handler that never suspends.
   template <Encodable Req, Encodable Reply, typename Fn>
   void handle(std::string_view method, Fn handler, MethodOptions options = {}) {
+    handle<Req, Reply>(MethodInfo{method, MethodKind::kUnary, options.idempotency},
+                       std::move(handler));
+  }
+
+  // The same for a method as generated code declares it (name and idempotency from the
+  // .proto). Only unary methods for now.
+  template <Encodable Req, Encodable Reply, typename Fn>
+  void handle(const MethodInfo& method, Fn handler) {
     using Returned = std::invoke_result_t<Fn&, core::ServerContext&, const Req&>;
     static_assert(
         detail::IsAwaitableResult<Returned>::value || std::is_same_v<Returned, Result<Reply>>,
         "a handler returns awaitable<Result<Reply>> or Result<Reply>");
-    std::string name = core::canonical_method_name(method);
-    describe(describe_method<Req, Reply>(name, MethodKind::kUnary, options.idempotency, false));
+    if (method.kind != MethodKind::kUnary) {  // a setup-time programmer error
+      throw std::invalid_argument("Server::handle: " + std::string(method.name) + " is " +
+                                  std::string(method_kind_name(method.kind)) +
+                                  "; streaming methods are not served yet");
+    }
+    std::string name = core::canonical_method_name(method.name);
+    describe(describe_method<Req, Reply>(name, MethodKind::kUnary, method.idempotency, false));
     register_method(std::move(name),
                     [handler = std::move(handler)](core::ServerContext& ctx,
                                                    Buffer bytes) -> awaitable<Result<Buffer>> {
