@@ -15,84 +15,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "byte_strings.h"
 #include "interop.pb.h"
+#include "interop_types.h"
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/codec/struct.h"
 
-// Test types: MESHRPC_STRUCT goes at namespace scope in the type's namespace. The ones from
-// Color to Maps are twins of tests/protos/interop.proto, for the protobuf JSON checks.
+// Test types besides the twins of tests/protos/interop.proto (interop_types.h).
+// MESHRPC_STRUCT goes at namespace scope in the type's namespace.
 namespace meshrpc::codec::json_test {
-
-enum class Color : int32_t { kUnspecified = 0, kRed = 1, kGreen = 2, kNegative = -1 };
-
-struct Point {
-  int32_t x = 0;
-  int64_t y = 0;
-  std::string label;
-  bool operator==(const Point&) const = default;
-};
-MESHRPC_STRUCT(Point, (x, 1), (y, 2), (label, 3));
-
-struct Scalars {
-  bool flag = false;
-  int32_t i32 = 0;
-  int64_t i64 = 0;
-  uint32_t u32 = 0;
-  uint64_t u64 = 0;
-  Color color = Color::kUnspecified;
-  float f32 = 0;
-  double f64 = 0;
-  std::string text;
-  std::vector<std::byte> blob;
-  Point point;
-  bool operator==(const Scalars&) const = default;
-};
-MESHRPC_STRUCT(Scalars, (flag, 1), (i32, 2), (i64, 3), (u32, 4), (u64, 5), (color, 6), (f32, 7),
-               (f64, 8), (text, 9), (blob, 10), (point, 11));
-
-struct Optionals {
-  std::optional<bool> flag;
-  std::optional<int32_t> i32;
-  std::optional<int64_t> i64;
-  std::optional<uint32_t> u32;
-  std::optional<uint64_t> u64;
-  std::optional<Color> color;
-  std::optional<float> f32;
-  std::optional<double> f64;
-  std::optional<std::string> text;
-  std::optional<std::vector<std::byte>> blob;
-  std::optional<Point> point;
-  bool operator==(const Optionals&) const = default;
-};
-MESHRPC_STRUCT(Optionals, (flag, 1), (i32, 2), (i64, 3), (u32, 4), (u64, 5), (color, 6), (f32, 7),
-               (f64, 8), (text, 9), (blob, 10), (point, 11));
-
-struct Repeated {
-  std::vector<bool> flags;
-  std::vector<int32_t> i32s;
-  std::vector<int64_t> i64s;
-  std::vector<uint32_t> u32s;
-  std::vector<uint64_t> u64s;
-  std::vector<Color> colors;
-  std::vector<float> f32s;
-  std::vector<double> f64s;
-  std::vector<std::string> texts;
-  std::vector<std::vector<std::byte>> blobs;
-  std::vector<Point> points;
-  bool operator==(const Repeated&) const = default;
-};
-MESHRPC_STRUCT(Repeated, (flags, 1), (i32s, 2), (i64s, 3), (u32s, 4), (u64s, 5), (colors, 6),
-               (f32s, 7), (f64s, 8), (texts, 9), (blobs, 10), (points, 11));
-
-struct Maps {
-  std::map<std::string, int32_t> counts;
-  std::map<int64_t, std::string> names;
-  std::map<std::string, Point> points;
-  std::map<int64_t, std::vector<std::byte>> blobs;
-  std::map<std::string, double> weights;
-  bool operator==(const Maps&) const = default;
-};
-MESHRPC_STRUCT(Maps, (counts, 1), (names, 2), (points, 3), (blobs, 4), (weights, 5));
 
 // Narrow integers and the other map key types, for range checks.
 struct Narrow {
@@ -141,19 +72,16 @@ MESHRPC_STRUCT(Node, (name, 1), (children, 2));
 namespace meshrpc::codec::json_test {
 namespace {
 
+using ::meshrpc::codec::testing::blob_of;
 using ::meshrpc::testing::IsOk;
 using ::meshrpc::testing::StatusIs;
+using namespace ::meshrpc::codec::interop_types;  // NOLINT(google-build-using-namespace): test
+                                                  // types
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 static_assert(Describable<Scalars>, "structs have Codec<T>::to_json, from_json and schema");
-
-std::vector<std::byte> bytes_of(std::string_view text) {
-  std::vector<std::byte> out;
-  for (char c : text) out.push_back(static_cast<std::byte>(c));
-  return out;
-}
 
 Scalars full_scalars() {
   Scalars s;
@@ -166,7 +94,7 @@ Scalars full_scalars() {
   s.f32 = 0.1f;
   s.f64 = -2.5e-300;
   s.text = "naïve \"quoted\"\n";
-  s.blob = bytes_of(std::string("\x00\xff\x10", 3));
+  s.blob = blob_of(std::string("\x00\xff\x10", 3));
   s.point = {3, -4, "p"};
   return s;
 }
@@ -198,7 +126,7 @@ Repeated full_repeated() {
   r.f32s = {1.5f, -0.0f};
   r.f64s = {0.1, 1e300};
   r.texts = {"", "a"};
-  r.blobs = {{}, bytes_of("f")};
+  r.blobs = {{}, blob_of("f")};
   r.points = {{}, {1, 2, "two"}};
   return r;
 }
@@ -208,7 +136,7 @@ Maps full_maps() {
   m.counts = {{"a", 1}, {"", 0}};
   m.names = {{-5, "minus five"}, {INT64_MAX, "max"}};
   m.points = {{"origin", {}}, {"p", {1, 2, "x"}}};
-  m.blobs = {{1, bytes_of("fo")}, {2, {}}};
+  m.blobs = {{1, blob_of("fo")}, {2, {}}};
   m.weights = {{"w", 0.5}};
   return m;
 }
@@ -574,7 +502,7 @@ TEST(StructJson, WritesBytesAsPaddedStandardBase64) {
   };
   for (const Case& c : cases) {
     Optionals o;
-    o.blob = bytes_of(c.bytes);
+    o.blob = blob_of(c.bytes);
     EXPECT_EQ(struct_to_json(o), R"({"blob":")" + std::string(c.base64) + R"("})") << c.base64;
     EXPECT_EQ(parse_or_die<Optionals>(struct_to_json(o)).blob, o.blob) << c.base64;
   }
@@ -604,7 +532,7 @@ TEST(StructJson, AcceptsUrlSafeAndUnpaddedBase64) {
   for (const Case& c : cases) {
     const Optionals parsed =
         parse_or_die<Optionals>(R"({"blob":")" + std::string(c.base64) + R"("})");
-    EXPECT_EQ(parsed.blob, bytes_of(c.bytes)) << c.base64;
+    EXPECT_EQ(parsed.blob, blob_of(c.bytes)) << c.base64;
   }
 }
 

@@ -1,5 +1,6 @@
 // Test structs with a member of every kind MESHRPC_STRUCT supports, random values of any
-// described struct, and byte helpers: shared by the struct codec tests.
+// described struct, and encoding to and decoding from strings (byte_strings.h spells the
+// bytes): shared by the struct codec tests.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "byte_strings.h"
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/result.h"
 #include "meshrpc/codec/struct_codec.h"
@@ -162,31 +164,6 @@ struct FarFields {
 MESHRPC_STRUCT(FarFields, (f1, 1), (f15, 15), (f16, 16), (f2047, 2047), (f2048, 2048),
                (f18999, 18999), (f20000, 20000), (f_max, 536870911));
 
-// "08 96 01" -> the three bytes 0x08 0x96 0x01.
-inline std::string hex(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    if (text[i] == ' ') {
-      ++i;
-      continue;
-    }
-    out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16)));
-    i += 2;
-  }
-  return out;
-}
-
-inline std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (char c : bytes) {
-    if (!out.empty()) out += ' ';
-    out += kDigits[static_cast<uint8_t>(c) >> 4];
-    out += kDigits[static_cast<uint8_t>(c) & 15];
-  }
-  return out;
-}
-
 // encode_struct() into a string, checking encoded_size() on the way.
 template <DescribedStruct T>
 std::string to_bytes(const T& value) {
@@ -203,11 +180,6 @@ Result<T> from_bytes(std::string_view bytes) {
   Status status = decode_struct(bytes, out);
   if (!status.ok()) return status;
   return out;
-}
-
-inline std::vector<std::byte> blob_of(std::string_view bytes) {
-  const auto* data = reinterpret_cast<const std::byte*>(bytes.data());
-  return {data, data + bytes.size()};
 }
 
 // Random values of any described struct, walking its fields. Defaults (0, "", empty) come up

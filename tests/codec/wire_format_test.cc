@@ -11,24 +11,13 @@
 #include <string_view>
 #include <vector>
 
+#include "byte_strings.h"
+
 namespace meshrpc::codec {
 namespace {
 
+using ::meshrpc::codec::testing::hex;
 using ::testing::HasSubstr;
-
-// "08 96 01" -> the three bytes 0x08 0x96 0x01.
-std::string hex(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    if (text[i] == ' ') {
-      ++i;
-      continue;
-    }
-    out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16)));
-    i += 2;
-  }
-  return out;
-}
 
 std::string varint_bytes(uint64_t value) {
   char out[kMaxVarintBytes];
