@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
 #include <variant>
 
@@ -372,8 +373,21 @@ Server::~Server() {
   state->listener.reset();
 }
 
+namespace {
+
+// The wire form of `method`; a name that has none is a setup-time programmer error.
+std::string checked_method_name(std::string_view method) {
+  std::string canonical = canonical_method_name(method);
+  if (Result<MethodNameParts> parts = split_method_name(canonical); !parts.ok()) {
+    throw std::invalid_argument("Server: cannot register " + std::string(parts.status().message()));
+  }
+  return canonical;
+}
+
+}  // namespace
+
 void Server::register_method(std::string method, Handler handler) {
-  state_->handlers[canonical_method_name(method)] = State::Method{std::move(handler), false};
+  state_->handlers[checked_method_name(method)] = State::Method{std::move(handler), false};
 }
 
 void Server::register_blocking_method(std::string method, BlockingHandler handler) {
@@ -392,7 +406,7 @@ void Server::register_blocking_method(std::string method, BlockingHandler handle
     auto result = co_await asio::co_spawn(ctx.env().blocking_executor(), work, asio::use_awaitable);
     co_return std::move(*result);
   };
-  state_->handlers[std::move(method)] = State::Method{std::move(hop), true};
+  state_->handlers[checked_method_name(method)] = State::Method{std::move(hop), true};
 }
 
 Result<transport::Address> Server::start(const transport::Address& address) {

@@ -48,6 +48,14 @@ void expect_random_values_round_trip() {
 
 // ---- round trips ----
 
+// A plain enum without a fixed underlying type cannot hold values a newer peer adds (undefined
+// behaviour), so it is refused at compile time; enum class and `enum E : T` are accepted.
+enum PlainEnum { kPlainA, kPlainB };
+enum FixedPlainEnum : int32_t { kFixedA, kFixedB };
+static_assert(!detail::supported_member<PlainEnum>());
+static_assert(detail::supported_member<FixedPlainEnum>());
+static_assert(detail::supported_member<std::vector<FixedPlainEnum>>());
+
 TEST(StructCodec, RoundTripsRandomScalarsOfEveryType) {
   expect_random_values_round_trip<Scalars>();
 }

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/deferred.hpp>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -189,6 +190,29 @@ TEST_F(TypedClientTest, AsynchronousCallWithACompletionToken) {
   Result<ReadReply> reply = done.get_future().get();  // bounded by the client's default timeout
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_FALSE(reply->end_of_chunk);
+}
+
+TEST_F(TypedClientTest, DeferredTokenStartsTheCallWhenInvoked) {
+  auto call =
+      client_->call<ReadReply>(address_, "Chunk.Read", ReadArgs{"last", 0, 0}, {}, asio::deferred);
+  std::promise<Result<ReadReply>> done;
+  std::move(call)([&done](Result<ReadReply> reply) { done.set_value(std::move(reply)); });
+  Result<ReadReply> reply = done.get_future().get();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->end_of_chunk);
+}
+
+TEST_F(TypedClientTest, DeferredTokenReportsAnUnusableAddressWhenInvoked) {
+  sync::ClientOptions options;
+  options.max_channels = 1;
+  Client limited(harness_.env(), harness_.network(), options);
+  ASSERT_TRUE(limited.call<ReadReply>(address_, "Chunk.Read", ReadArgs{}).ok());
+  // A second address is past max_channels: the error arrives through the handler.
+  auto call = limited.call<ReadReply>(harness_.unused_address(), "Chunk.Read", ReadArgs{}, {},
+                                      asio::deferred);
+  std::promise<Result<ReadReply>> done;
+  std::move(call)([&done](Result<ReadReply> reply) { done.set_value(std::move(reply)); });
+  EXPECT_THAT(done.get_future().get().status(), StatusIs(StatusCode::kResourceExhausted));
 }
 
 TEST_F(TypedClientTest, UnknownMethodIsUnimplemented) {

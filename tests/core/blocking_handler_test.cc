@@ -27,7 +27,8 @@ class BlockingHandlerTest : public ::testing::Test {
     server_ = std::make_unique<Server>(harness_.server_env(), harness_.server_network(), options);
     server_->register_method(
         "/test/Echo", [](ServerContext&, Buffer r) -> awaitable<Result<Buffer>> { co_return r; });
-    server_->register_blocking_method("/test/Block",
+    // The dotted form: calls to "/test/Block" must find it (names are canonicalized).
+    server_->register_blocking_method("test.Block",
                                       [this](ServerContext& ctx, Buffer) -> Result<Buffer> {
                                         on_io_thread_ = on_io_thread_ || ctx.env().in_env_thread();
                                         ++started_;

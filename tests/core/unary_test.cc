@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,14 @@ TEST_P(UnaryTest, DottedAndPathMethodNamesMeet) {
                 co_return expect_echo(co_await call("/chunk.Store/Read", ""), "/chunk.Store/Read");
               }),
               IsOk());
+}
+
+TEST_P(UnaryTest, RegisteringANameWithoutAServiceThrows) {
+  Server server(harness_->server_env(), harness_->server_network());
+  auto handler = [](ServerContext&, Buffer r) -> awaitable<Result<Buffer>> { co_return r; };
+  EXPECT_THROW(server.register_method("Echo", handler), std::invalid_argument);
+  EXPECT_THROW(server.register_method("/Svc/", handler), std::invalid_argument);
+  EXPECT_NO_THROW(server.register_method("Svc.Echo", handler));
 }
 
 TEST_P(UnaryTest, HealthCheckIsBuiltIn) {

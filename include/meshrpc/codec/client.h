@@ -46,7 +46,7 @@ class Client {
                      const core::CallOptions& options = {}) {
     Result<Buffer> bytes = encode(request);
     if (!bytes.ok()) {
-      return internal_error("request does not encode: " + std::string(bytes.status().message()));
+      return bytes.status().with_context("request does not encode");
     }
     return reply_from<Reply>(
         calls_.call_detailed(address, std::move(method), std::move(*bytes), options));
@@ -56,20 +56,26 @@ class Client {
   template <Encodable Reply, Encodable Request, typename CompletionToken>
   auto call(const transport::Address& address, std::string method, const Request& request,
             core::CallOptions options, CompletionToken&& token) {
-    Result<core::Channel*> channel = calls_.channel(address);
-    if (channel.ok()) {
-      return async_unary_call<Reply>(**channel, std::move(method), request, std::move(options),
-                                     std::forward<CompletionToken>(token));
-    }
+    // Encoded now, so the request need not outlive this call (lazy tokens start it later).
+    Result<Buffer> bytes = encode(request);
     return asio::async_initiate<CompletionToken, void(Result<Reply>)>(
-        [this](auto handler, Status status) {
-          auto executor = asio::get_associated_executor(handler, env_.pick_executor());
-          asio::post(executor,
-                     [handler = std::move(handler), status = std::move(status)]() mutable {
-                       std::move(handler)(Result<Reply>(std::move(status)));
-                     });
+        [this](auto handler, transport::Address address, std::string method, Result<Buffer> bytes,
+               core::CallOptions options) {
+          Result<core::Channel*> channel = calls_.channel(address);
+          if (!channel.ok() || !bytes.ok()) {
+            Status status = !bytes.ok() ? bytes.status().with_context("request does not encode")
+                                        : std::move(channel).status();
+            auto executor = asio::get_associated_executor(handler, env_.pick_executor());
+            asio::post(executor,
+                       [handler = std::move(handler), status = std::move(status)]() mutable {
+                         std::move(handler)(Result<Reply>(std::move(status)));
+                       });
+            return;
+          }
+          start_unary_call<Reply>(**channel, std::move(method), std::move(*bytes),
+                                  std::move(options), std::move(handler));
         },
-        token, std::move(channel).status());
+        token, address, std::move(method), std::move(bytes), std::move(options));
   }
 
   // The channel to `address` (for generated stubs: `Echo::Stub stub(**client.channel(a))`).

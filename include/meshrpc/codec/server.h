@@ -10,7 +10,8 @@
 // A handler returns awaitable<Result<Reply>> (it may suspend) or Result<Reply> (it finishes
 // without suspending); handle_blocking takes one that blocks its thread and runs it on the
 // worker pool. A request that does not decode fails with INVALID_ARGUMENT naming the field,
-// before the handler runs; a reply that does not encode fails with INTERNAL. Raw-bytes
+// before the handler runs; a reply that does not encode fails with the encoder's status
+// (RESOURCE_EXHAUSTED for a protobuf message over 2 GiB). Raw-bytes
 // handlers (core::Server::register_method) stay available on the same server.
 //
 // Threading and lifetime: as core::Server. Register before start().
@@ -55,8 +56,7 @@ Result<Buffer> encode_reply(const core::ServerContext& ctx, Result<Reply> reply)
   if (!reply.ok()) return std::move(reply).status();
   Result<Buffer> bytes = encode(*reply);
   if (!bytes.ok()) {
-    return internal_error("reply of " + ctx.method() +
-                          " does not encode: " + std::string(bytes.status().message()));
+    return bytes.status().with_context("reply of " + ctx.method() + " does not encode");
   }
   return bytes;
 }
@@ -91,18 +91,19 @@ class Server : public core::Server {
     }
     std::string name = core::canonical_method_name(method.name);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, method.idempotency, false));
-    register_method(std::move(name),
-                    [handler = std::move(handler)](core::ServerContext& ctx,
-                                                   Buffer bytes) -> awaitable<Result<Buffer>> {
-                      Result<Req> request = detail::decode_request<Req>(ctx, bytes);
-                      if (!request.ok()) co_return std::move(request).status();
-                      if constexpr (detail::IsAwaitableResult<Returned>::value) {
-                        Result<Reply> reply = co_await handler(ctx, *request);
-                        co_return detail::encode_reply<Reply>(ctx, std::move(reply));
-                      } else {
-                        co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
-                      }
-                    });
+    register_method(
+        std::move(name),
+        [handler = std::move(handler)](core::ServerContext& ctx,
+                                       Buffer bytes) mutable -> awaitable<Result<Buffer>> {
+          Result<Req> request = detail::decode_request<Req>(ctx, bytes);
+          if (!request.ok()) co_return std::move(request).status();
+          if constexpr (detail::IsAwaitableResult<Returned>::value) {
+            Result<Reply> reply = co_await handler(ctx, *request);
+            co_return detail::encode_reply<Reply>(ctx, std::move(reply));
+          } else {
+            co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
+          }
+        });
   }
 
   // Registers a handler that blocks its thread, Result<Reply>(core::ServerContext&, const
@@ -114,13 +115,13 @@ class Server : public core::Server {
         "a blocking handler returns Result<Reply>");
     std::string name = core::canonical_method_name(method);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, options.idempotency, true));
-    register_blocking_method(
-        std::move(name),
-        [handler = std::move(handler)](core::ServerContext& ctx, Buffer bytes) -> Result<Buffer> {
-          Result<Req> request = detail::decode_request<Req>(ctx, bytes);
-          if (!request.ok()) return std::move(request).status();
-          return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
-        });
+    register_blocking_method(std::move(name),
+                             [handler = std::move(handler)](
+                                 core::ServerContext& ctx, Buffer bytes) mutable -> Result<Buffer> {
+                               Result<Req> request = detail::decode_request<Req>(ctx, bytes);
+                               if (!request.ok()) return std::move(request).status();
+                               return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
+                             });
   }
 
   // Registers every method of `service` (generated from a .proto); the service outlives the

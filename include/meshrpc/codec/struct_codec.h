@@ -14,7 +14,8 @@
 //
 // Member types and what they are on the wire (and in a .proto):
 //   bool, integers         VARINT (bool, int32/int64 sign-extended, uint32/uint64)
-//   enums                  VARINT of the underlying value (enum)
+//   enums                  VARINT of the underlying value (enum); enum class, or a plain enum
+//                          with a fixed underlying type (values a newer peer added decode)
 //   float / double         I32 / I64 (float, double)
 //   std::string            LEN (string; bytes are not checked for UTF-8)
 //   std::vector<std::byte> LEN (bytes)
@@ -110,9 +111,16 @@ struct IsMap<std::unordered_map<K, V, H, E, A>> : std::true_type {};
 
 template <typename T>
 concept Bytes = std::is_same_v<T, std::vector<std::byte>>;
+// An enum with a fixed underlying type (every enum class, or `enum E : int32_t`): it may hold
+// any value of that type, so a value a newer peer added decodes without undefined behaviour.
+// A plain `enum E { ... }` may not hold values outside its enumerators' range.
+template <typename T>
+concept FixedEnum = std::is_enum_v<T> && requires {
+  T{std::underlying_type_t<T>{}};
+};
 // Encoded as one VARINT / I32 / I64 value, packable in a repeated field.
 template <typename T>
-concept Number = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+concept Number = std::is_arithmetic_v<T> || FixedEnum<T>;
 // What a single (non-repeated) value can be.
 template <typename T>
 concept Value = Number<T> || std::is_same_v<T, std::string> || Bytes<T> || DescribedStruct<T>;

@@ -69,8 +69,9 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Registers `handler` for `method` ("/package.Service/Method", or the dotted form
-  // "package.Service.Method"; see method_name.h). A second registration of a name replaces
-  // the first. Before start() only.
+  // "package.Service.Method"; see method_name.h); any other name throws
+  // std::invalid_argument. A second registration of a name replaces the first. Before start()
+  // only.
   void register_method(std::string method, Handler handler);
   // Registers a handler that blocks: it runs on the worker pool (Env::blocking_executor).
   void register_blocking_method(std::string method, BlockingHandler handler);
