@@ -9,15 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "meshrpc/codec/method.h"
 #include "meshrpc/codec/struct.h"
 
 namespace chunks {
-
-// Methods, in the dotted form (the wire form is "/Master/GetChunkHandle").
-inline constexpr std::string_view kGetChunkHandle = "Master.GetChunkHandle";
-inline constexpr std::string_view kCreateChunk = "ChunkServer.CreateChunk";
-inline constexpr std::string_view kForwardData = "ChunkServer.ForwardData";
-inline constexpr std::string_view kReadChunk = "ChunkServer.ReadChunk";
 
 using ChunkHandle = uint64_t;
 
@@ -67,5 +62,18 @@ struct ReadChunkReply {
   std::vector<std::byte> data;
 };
 MESHRPC_STRUCT(ReadChunkReply, (data, 1));
+
+// The methods, each with its request and reply types and whether it may run twice; shared
+// by servers and clients. Names in the dotted form (on the wire: "/Master/GetChunkHandle").
+using meshrpc::codec::Method;
+using meshrpc::core::Idempotency;
+// Asking again gives the same handle: safe to retry.
+inline constexpr Method<GetChunkHandleArgs, GetChunkHandleReply> kGetChunkHandle{
+    "Master.GetChunkHandle", Idempotency::kIdempotent};
+inline constexpr Method<CreateChunkArgs, CreateChunkReply> kCreateChunk{"ChunkServer.CreateChunk",
+                                                                        Idempotency::kIdempotent};
+inline constexpr Method<ForwardDataArgs, ForwardDataReply> kForwardData{"ChunkServer.ForwardData"};
+inline constexpr Method<ReadChunkArgs, ReadChunkReply> kReadChunk{"ChunkServer.ReadChunk",
+                                                                  Idempotency::kNoSideEffects};
 
 }  // namespace chunks

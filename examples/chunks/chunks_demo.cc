@@ -37,13 +37,10 @@ class Master {
       : client_(client), chunk_servers_(std::move(chunk_servers)) {}
 
   void register_on(codec::Server& server) {
-    server.handle<GetChunkHandleArgs, GetChunkHandleReply>(
-        kGetChunkHandle,
-        [this](core::ServerContext& ctx, const GetChunkHandleArgs& args) {
-          return get_chunk_handle(ctx, args);
-        },
-        // Asking again gives the same handle: safe to retry.
-        {.idempotency = core::Idempotency::kIdempotent});
+    server.handle(kGetChunkHandle,
+                  [this](core::ServerContext& ctx, const GetChunkHandleArgs& args) {
+                    return get_chunk_handle(ctx, args);
+                  });
   }
 
  private:
@@ -66,8 +63,8 @@ class Master {
     for (const transport::Address& server : chunk_servers_) {
       core::CallOptions options = ctx.child_call_options();
       CreateChunkArgs create{handle};
-      Result<CreateChunkReply> created = co_await client_.call<CreateChunkReply>(
-          server, std::string(kCreateChunk), create, std::move(options), asio::use_awaitable);
+      Result<CreateChunkReply> created = co_await client_.call(
+          server, kCreateChunk, create, std::move(options), asio::use_awaitable);
       if (created.ok()) reply.replicas.push_back(server.to_string());
     }
     // A majority of copies, as seed 000's replication required (2 of 3).
@@ -93,26 +90,23 @@ class ChunkServer {
   explicit ChunkServer(codec::Client& client) : client_(client) {}
 
   void register_on(codec::Server& server) {
-    server.handle<CreateChunkArgs, CreateChunkReply>(
+    server.handle(
         kCreateChunk,
         [this](core::ServerContext&, const CreateChunkArgs& args) -> Result<CreateChunkReply> {
           std::lock_guard lock(mutex_);
           return CreateChunkReply{chunks_.try_emplace(args.handle).second};
-        },
-        {.idempotency = core::Idempotency::kIdempotent});
-    server.handle<ForwardDataArgs, ForwardDataReply>(
-        kForwardData, [this](core::ServerContext& ctx, const ForwardDataArgs& args) {
-          return forward_data(ctx, args);
         });
-    server.handle<ReadChunkArgs, ReadChunkReply>(
+    server.handle(kForwardData, [this](core::ServerContext& ctx, const ForwardDataArgs& args) {
+      return forward_data(ctx, args);
+    });
+    server.handle(
         kReadChunk,
         [this](core::ServerContext&, const ReadChunkArgs& args) -> Result<ReadChunkReply> {
           std::lock_guard lock(mutex_);
           auto it = chunks_.find(args.handle);
           if (it == chunks_.end()) return not_found_error(unknown_chunk(args.handle));
           return ReadChunkReply{it->second};
-        },
-        {.idempotency = core::Idempotency::kNoSideEffects});
+        });
   }
 
  private:
@@ -132,8 +126,8 @@ class ChunkServer {
     if (!next.ok()) co_return next.status().with_context("replica chain");
     args.replicas.erase(args.replicas.begin());
     core::CallOptions options = ctx.child_call_options();
-    Result<ForwardDataReply> downstream = co_await client_.call<ForwardDataReply>(
-        *next, std::string(kForwardData), args, std::move(options), asio::use_awaitable);
+    Result<ForwardDataReply> downstream =
+        co_await client_.call(*next, kForwardData, args, std::move(options), asio::use_awaitable);
     if (!downstream.ok()) {
       co_return downstream.status().with_context("forwarding to " + next->to_string());
     }
@@ -153,16 +147,16 @@ class Story {
   int run() {
     core::CallOptions options;
     options.timeout = std::chrono::seconds(5);
-    Result<GetChunkHandleReply> chunk = client_.call<GetChunkHandleReply>(
-        master_, std::string(kGetChunkHandle), GetChunkHandleArgs{"/logs/2026-11-25", 0}, options);
+    Result<GetChunkHandleReply> chunk =
+        client_.call(master_, kGetChunkHandle, GetChunkHandleArgs{"/logs/2026-11-25", 0}, options);
     if (!check(chunk.status(), "GetChunkHandle")) return 1;
     std::printf("chunk handle %llu on %zu replicas:",
                 static_cast<unsigned long long>(chunk->handle), chunk->replicas.size());
     for (const std::string& replica : chunk->replicas) std::printf(" %s", replica.c_str());
     std::printf("\n");
 
-    Result<GetChunkHandleReply> again = client_.call<GetChunkHandleReply>(
-        master_, std::string(kGetChunkHandle), GetChunkHandleArgs{"/logs/2026-11-25", 0}, options);
+    Result<GetChunkHandleReply> again =
+        client_.call(master_, kGetChunkHandle, GetChunkHandleArgs{"/logs/2026-11-25", 0}, options);
     if (!check(again.status(), "GetChunkHandle again")) return 1;
     expect(again->handle == chunk->handle, "asking again gives the same handle");
 
@@ -171,8 +165,7 @@ class Story {
         chunk->handle, to_bytes(text), {chunk->replicas.begin() + 1, chunk->replicas.end()}};
     Result<transport::Address> primary = transport::Address::parse(chunk->replicas.front());
     if (!check(primary.status(), "primary address")) return 1;
-    Result<ForwardDataReply> written =
-        client_.call<ForwardDataReply>(*primary, std::string(kForwardData), write, options);
+    Result<ForwardDataReply> written = client_.call(*primary, kForwardData, write, options);
     if (!check(written.status(), "ForwardData")) return 1;
     std::printf("ForwardData stored %d copies along the chain\n", written->stored_copies);
     expect(written->stored_copies == static_cast<int32_t>(chunk->replicas.size()),
@@ -192,8 +185,8 @@ class Story {
   }
 
   void read_back(const std::string& replica, ChunkHandle handle, const std::string& expected) {
-    Result<ReadChunkReply> read = client_.call<ReadChunkReply>(
-        *transport::Address::parse(replica), std::string(kReadChunk), ReadChunkArgs{handle});
+    Result<ReadChunkReply> read =
+        client_.call(*transport::Address::parse(replica), kReadChunk, ReadChunkArgs{handle});
     if (!check(read.status(), "ReadChunk from " + replica)) return;
     const std::string text(reinterpret_cast<const char*>(read->data.data()), read->data.size());
     std::printf("ReadChunk from %s: \"%s\"\n", replica.c_str(), text.c_str());
@@ -202,15 +195,14 @@ class Story {
 
   // Bad input gets a clear Status, and the servers stay up.
   void bad_requests(const core::CallOptions& options) {
-    Result<GetChunkHandleReply> relative = client_.call<GetChunkHandleReply>(
-        master_, std::string(kGetChunkHandle), GetChunkHandleArgs{"logs", -1}, options);
+    Result<GetChunkHandleReply> relative =
+        client_.call(master_, kGetChunkHandle, GetChunkHandleArgs{"logs", -1}, options);
     show("GetChunkHandle{\"logs\", -1}", relative.status(), StatusCode::kInvalidArgument);
     // Raw bytes stay available: field 2 (chunk_index) sent as a string does not decode.
-    Result<Buffer> garbage = client_.call<Buffer>(master_, std::string(kGetChunkHandle),
+    Result<Buffer> garbage = client_.call<Buffer>(master_, std::string(kGetChunkHandle.name),
                                                   Buffer::copy_of("\x12\x03two"), options);
     show("GetChunkHandle with undecodable bytes", garbage.status(), StatusCode::kInvalidArgument);
-    Result<ReadChunkReply> missing =
-        client_.call<ReadChunkReply>(master_, std::string(kReadChunk), ReadChunkArgs{7}, options);
+    Result<ReadChunkReply> missing = client_.call(master_, kReadChunk, ReadChunkArgs{7}, options);
     show("ReadChunk sent to the master", missing.status(), StatusCode::kUnimplemented);
   }
 

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/deferred.hpp>
 #include <future>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/unary_call.h"
 #include "meshrpc/core/channel.h"
+#include "meshrpc/core/interceptor.h"
 #include "tests/support/backends.h"
 #include "tests/support/tcp_harness.h"
 
@@ -213,6 +215,38 @@ TEST_F(TypedClientTest, DeferredTokenReportsAnUnusableAddressWhenInvoked) {
   std::promise<Result<ReadReply>> done;
   std::move(call)([&done](Result<ReadReply> reply) { done.set_value(std::move(reply)); });
   EXPECT_THAT(done.get_future().get().status(), StatusIs(StatusCode::kResourceExhausted));
+}
+
+// Records the idempotency each call carried.
+class IdempotencyRecorder : public core::ClientInterceptor {
+ public:
+  void after_call(const core::ClientCallInfo& call, const core::CallResult&,
+                  runtime::Duration) override {
+    seen.store(call.options.idempotency);
+  }
+  std::atomic<core::Idempotency> seen{core::Idempotency::kUnknown};
+};
+
+TEST_F(TypedClientTest, MethodDeclarationCarriesTypesAndIdempotencyToTheCall) {
+  constexpr Method<ReadArgs, ReadReply> kPeek{"Chunk.Peek", core::Idempotency::kNoSideEffects};
+  server_.reset();
+  server_ = std::make_unique<Server>(harness_.env(), harness_.network());
+  server_->handle(kPeek, [](core::ServerContext&, const ReadArgs& args) -> Result<ReadReply> {
+    return ReadReply{{}, args.chunk == "last"};
+  });
+  auto address = server_->start(harness_.listen_address());
+  ASSERT_TRUE(address.ok()) << address.status();
+  ASSERT_NE(server_->find_method("/Chunk/Peek"), nullptr);
+  EXPECT_EQ(server_->find_method("/Chunk/Peek")->idempotency, core::Idempotency::kNoSideEffects);
+
+  auto recorder = std::make_shared<IdempotencyRecorder>();
+  sync::ClientOptions options;
+  options.channel.interceptors.push_back(recorder);
+  Client client(harness_.env(), harness_.network(), options);
+  Result<ReadReply> reply = client.call(*address, kPeek, ReadArgs{"last", 0, 0});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->end_of_chunk);
+  EXPECT_EQ(recorder->seen.load(), core::Idempotency::kNoSideEffects);
 }
 
 TEST_F(TypedClientTest, UnknownMethodIsUnimplemented) {

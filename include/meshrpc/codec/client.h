@@ -25,6 +25,7 @@
 
 #include "meshrpc/base/result.h"
 #include "meshrpc/codec/codec.h"
+#include "meshrpc/codec/method.h"
 #include "meshrpc/codec/unary_call.h"
 #include "meshrpc/core/call.h"
 #include "meshrpc/core/sync_client.h"
@@ -76,6 +77,22 @@ class Client {
                                   std::move(options), std::move(handler));
         },
         token, address, std::move(method), std::move(bytes), std::move(options));
+  }
+
+  // The same for a method declared with its types (codec::Method): the reply type follows,
+  // and the call carries the method's idempotency.
+  template <Encodable Request, Encodable Reply>
+  Result<Reply> call(const transport::Address& address, const Method<Request, Reply>& method,
+                     const Request& request, core::CallOptions options = {}) {
+    options.idempotency = method.idempotency;
+    return call<Reply>(address, std::string(method.name), request, options);
+  }
+  template <Encodable Request, Encodable Reply, typename CompletionToken>
+  auto call(const transport::Address& address, const Method<Request, Reply>& method,
+            const Request& request, core::CallOptions options, CompletionToken&& token) {
+    options.idempotency = method.idempotency;
+    return call<Reply>(address, std::string(method.name), request, std::move(options),
+                       std::forward<CompletionToken>(token));
   }
 
   // The channel to `address` (for generated stubs: `Echo::Stub stub(**client.channel(a))`).

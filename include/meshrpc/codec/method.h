@@ -29,6 +29,24 @@ struct MethodOptions {
   core::Idempotency idempotency = core::Idempotency::kUnknown;
 };
 
+// A unary method with its types, for the IDL-free road: declared once, shared by the server
+// and its clients, so both agree on the name, the request and reply types (checked by the
+// compiler) and the idempotency (which the client's CallOptions then carry to retry policies).
+//
+//   inline constexpr codec::Method<GetChunkHandleArgs, GetChunkHandleReply> kGetChunkHandle{
+//       "Master.GetChunkHandle", core::Idempotency::kIdempotent};
+//   server.handle(kGetChunkHandle, handler);
+//   Result<GetChunkHandleReply> reply = client.call(master, kGetChunkHandle, args, options);
+template <typename Req, typename Reply>
+struct Method {
+  using Request = Req;
+  using Response = Reply;
+  std::string_view name;  // dotted or canonical form
+  core::Idempotency idempotency = core::Idempotency::kUnknown;
+
+  constexpr MethodInfo info() const { return {name, MethodKind::kUnary, idempotency}; }
+};
+
 // A registered method, as the server describes it to tools.
 struct MethodDescription {
   std::string name;  // canonical

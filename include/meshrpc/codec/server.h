@@ -106,6 +106,12 @@ class Server : public core::Server {
         });
   }
 
+  // The same for a method declared with its types (codec::Method).
+  template <Encodable Req, Encodable Reply, typename Fn>
+  void handle(const Method<Req, Reply>& method, Fn handler) {
+    handle<Req, Reply>(method.info(), std::move(handler));
+  }
+
   // Registers a handler that blocks its thread, Result<Reply>(core::ServerContext&, const
   // Req&): it runs on the env's worker pool (see core::Server::register_blocking_method).
   template <Encodable Req, Encodable Reply, typename Fn>
@@ -122,6 +128,11 @@ class Server : public core::Server {
                                if (!request.ok()) return std::move(request).status();
                                return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
                              });
+  }
+
+  template <Encodable Req, Encodable Reply, typename Fn>
+  void handle_blocking(const Method<Req, Reply>& method, Fn handler) {
+    handle_blocking<Req, Reply>(method.name, std::move(handler), {method.idempotency});
   }
 
   // Registers every method of `service` (generated from a .proto); the service outlives the
