@@ -10,9 +10,11 @@
 # A .proto is named relative to the first of IMPORT_DIRS and the current source directory
 # that holds it, and its generated files keep that relative path (protos/kv.proto gives
 # protos/kv.pb.h and protos/kv.meshrpc.h). Imports are looked up in the same directories
-# (and protoc's own, for google/protobuf/*.proto). The target gets the generated directory
-# on its include path and links meshrpc::meshrpc and protobuf::libprotobuf, with the
-# keyword signature (PUBLIC): use keywords in your own target_link_libraries for it too.
+# (and protoc's own, for google/protobuf/*.proto); a .proto is generated again when it or
+# anything it imports changes (protoc's --dependency_out is the custom command's DEPFILE).
+# The target gets the generated directory on its include path and links meshrpc::meshrpc
+# and protobuf::libprotobuf, with the keyword signature (PUBLIC): use keywords in your own
+# target_link_libraries for it too.
 #
 # The plugin is meshrpc::protoc-gen-meshrpc: the target built alongside in meshrpc's own
 # build, the installed executable after find_package(meshrpc).
@@ -47,8 +49,8 @@ function(meshrpc_generate)
   endforeach()
   list(REMOVE_DUPLICATES _dirs)
 
-  set(_protos)
-  set(_outputs)
+  list(TRANSFORM _dirs PREPEND "-I" OUTPUT_VARIABLE _import_flags)
+  set(_all_outputs)
   foreach(proto IN LISTS ARG_PROTOS)
     cmake_path(ABSOLUTE_PATH proto BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} NORMALIZE)
     _meshrpc_import_root(${proto} "${_dirs}" _root)
@@ -57,24 +59,36 @@ function(meshrpc_generate)
     endif()
     cmake_path(RELATIVE_PATH proto BASE_DIRECTORY ${_root} OUTPUT_VARIABLE _relative)
     string(REGEX REPLACE "\\.proto$" "" _base ${_relative})
-    list(APPEND _protos ${proto})
-    foreach(suffix .pb.h .pb.cc .meshrpc.h .meshrpc.cc)
+    # In the order protoc's depfile names them (sorted): Ninja takes the depfile for this
+    # command's only when its first target is the command's first output.
+    set(_outputs)
+    foreach(suffix .meshrpc.cc .meshrpc.h .pb.cc .pb.h)
       list(APPEND _outputs ${_out}/${_base}${suffix})
     endforeach()
+    # protoc lists every file the .proto imports, directly or not, in the depfile, so editing
+    # an import regenerates. One protoc run per .proto: --dependency_out takes one input.
+    set(_depfile ${_out}/${_base}.proto.d)
+    cmake_path(GET _depfile PARENT_PATH _depfile_dir)
+    # The paths in the depfile are absolute, so both settings of CMP0116 read it right; NEW
+    # keeps CMake from warning when the caller's policies leave it unset.
+    cmake_policy(PUSH)
+    cmake_policy(SET CMP0116 NEW)
+    add_custom_command(
+      OUTPUT ${_outputs}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${_depfile_dir}
+      COMMAND protobuf::protoc
+              --plugin=protoc-gen-meshrpc=$<TARGET_FILE:meshrpc::protoc-gen-meshrpc>
+              --cpp_out=${_out} --meshrpc_out=${_out} --dependency_out=${_depfile}
+              ${_import_flags} ${proto}
+      DEPENDS ${proto} meshrpc::protoc-gen-meshrpc protobuf::protoc
+      DEPFILE ${_depfile}
+      COMMENT "protoc-gen-meshrpc: ${_relative}"
+      VERBATIM)
+    cmake_policy(POP)
+    list(APPEND _all_outputs ${_outputs})
   endforeach()
 
-  list(TRANSFORM _dirs PREPEND "-I" OUTPUT_VARIABLE _import_flags)
-  add_custom_command(
-    OUTPUT ${_outputs}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}
-    COMMAND protobuf::protoc
-            --plugin=protoc-gen-meshrpc=$<TARGET_FILE:meshrpc::protoc-gen-meshrpc>
-            --cpp_out=${_out} --meshrpc_out=${_out} ${_import_flags} ${_protos}
-    DEPENDS ${_protos} meshrpc::protoc-gen-meshrpc protobuf::protoc
-    COMMENT "protoc-gen-meshrpc: ${ARG_PROTOS}"
-    VERBATIM)
-
-  target_sources(${ARG_TARGET} PRIVATE ${_outputs})
+  target_sources(${ARG_TARGET} PRIVATE ${_all_outputs})
   target_include_directories(${ARG_TARGET} PUBLIC $<BUILD_INTERFACE:${_out}>)
   target_link_libraries(${ARG_TARGET} PUBLIC meshrpc::meshrpc protobuf::libprotobuf)
 endfunction()

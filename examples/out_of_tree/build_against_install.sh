@@ -42,13 +42,65 @@ for want in "-I$prefix/include" "-L$prefix/lib" -lmeshrpc_codec -lmeshrpc_base -
   [[ " $flags " == *" $want "* ]] || fail "pkg-config --cflags --libs meshrpc lacks $want: $flags"
 done
 echo "pkg-config: $flags"
-# The flags are enough to compile and link a program against the static libraries.
-cat >"$scratch/status.cc" <<'PROGRAM'
+# The flags are enough to compile and link a program against the static libraries, one that
+# needs every layer: a codec::Server and a core::Channel over TCP on a RealEnv (asio, runtime,
+# transport, wire, core, codec, base) and protobuf's codec, answering one call it makes itself.
+cat >"$scratch/echo.cc" <<'PROGRAM'
+#include <google/protobuf/wrappers.pb.h>
+
+#include <boost/asio/use_future.hpp>
+#include <chrono>
 #include <cstdio>
-#include "meshrpc/base/status.h"
-int main() { std::puts(meshrpc::internal_error("linked").to_string().c_str()); }
+#include <string>
+
+#include "meshrpc/codec/protobuf.h"
+#include "meshrpc/codec/server.h"
+#include "meshrpc/codec/unary_call.h"
+#include "meshrpc/core/channel.h"
+#include "meshrpc/runtime/real_env.h"
+#include "meshrpc/transport/tcp.h"
+
+using google::protobuf::StringValue;
+
+int main() {
+  meshrpc::runtime::RealEnv env(meshrpc::runtime::RealEnv::Options{.threads = 1});
+  meshrpc::transport::TcpNetwork network(env);
+  meshrpc::codec::Server server(env, network);
+  server.handle<StringValue, StringValue>(
+      "/pkgconfig.Echo/Say",
+      [](meshrpc::core::ServerContext&,
+         const StringValue& request) -> meshrpc::Result<StringValue> {
+        StringValue reply;
+        reply.set_value("echo: " + request.value());
+        return reply;
+      });
+  meshrpc::Result<meshrpc::transport::Address> address = server.start({"127.0.0.1", 0});
+  if (!address.ok()) {
+    std::fprintf(stderr, "%s\n", address.status().to_string().c_str());
+    return 1;
+  }
+  meshrpc::Result<StringValue> reply = meshrpc::internal_error("no reply");
+  {
+    meshrpc::core::Channel channel(env, network, *address);
+    StringValue request;
+    request.set_value("linked");
+    meshrpc::core::CallOptions options;
+    options.timeout = std::chrono::seconds(10);
+    reply = meshrpc::codec::async_unary_call<StringValue>(channel, "/pkgconfig.Echo/Say", request,
+                                                          options, meshrpc::asio::use_future)
+                .get();
+  }  // the channel closes on the env's threads, which must still run
+  if (!reply.ok()) {
+    std::fprintf(stderr, "%s\n", reply.status().to_string().c_str());
+    return 1;
+  }
+  std::puts(reply->value().c_str());
+}
 PROGRAM
 # shellcheck disable=SC2086  # $flags is a list of words
-"${CXX:-c++}" "$scratch/status.cc" -o "$scratch/status" $flags || fail "linking with pkg-config's flags"
-[[ "$("$scratch/status")" == "INTERNAL: linked" ]] || fail "the pkg-config-linked program misbehaved"
+"${CXX:-c++}" -Wall -Wextra -Wpedantic -Werror "$scratch/echo.cc" -o "$scratch/echo" $flags ||
+  fail "compiling and linking with pkg-config's flags"
+output=$("$scratch/echo") || fail "the pkg-config-linked program exited $?: $output"
+[[ "$output" == "echo: linked" ]] || fail "the pkg-config-linked program printed '$output'"
+echo "pkg-config: $output"
 echo "PASS (install.out_of_tree_example)"

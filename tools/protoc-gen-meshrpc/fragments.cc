@@ -1,6 +1,8 @@
 #include "fragments.h"
 
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 namespace meshrpc::protoc_gen {
 
@@ -9,11 +11,39 @@ void print_banner(const FileModel& file, google::protobuf::io::Printer& out) {
             file.proto_name);
 }
 
+namespace {
+
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// `line` without what would splice the next generated line into its // comment: trailing
+// backslashes, with any whitespace around them (GCC splices "\ " + newline too), and the
+// trigraph "??/" (GCC's -Wtrigraphs warns about one that ends a comment line, even in C++20
+// where trigraphs are gone). Trailing whitespace goes as well.
+std::string without_line_splice(std::string line) {
+  while (true) {
+    const size_t end = line.find_last_not_of(" \t\r\f\v");
+    line.resize(end == std::string::npos ? 0 : end + 1);
+    if (ends_with(line, "\\")) {
+      line.pop_back();
+    } else if (ends_with(line, "?\?/")) {
+      line.resize(line.size() - 3);
+    } else {
+      return line;
+    }
+  }
+}
+
+}  // namespace
+
 void print_comments(const std::string& comments, google::protobuf::io::Printer& out) {
   std::istringstream lines(comments);
   std::string line;
   while (std::getline(lines, line)) {
-    // Values are not scanned for '$', so the comment's text goes out unchanged.
+    line = without_line_splice(std::move(line));
+    // Values are not scanned for '$', so a '$' in the comment goes out as it is.
     out.Print(line.empty() ? "//\n" : "//$line$\n", "line", line);
   }
 }

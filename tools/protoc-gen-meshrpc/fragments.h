@@ -14,7 +14,8 @@ namespace meshrpc::protoc_gen {
 void print_banner(const FileModel& file, google::protobuf::io::Printer& out);
 
 // `comments` (a .proto's leading comments, lines ending in '\n') as // lines; nothing when
-// empty.
+// empty. A line loses its trailing whitespace and backslashes (and "??/"), which would
+// splice the next generated line into the comment.
 void print_comments(const std::string& comments, google::protobuf::io::Printer& out);
 
 // "namespace meshrpc::examples {" and its closing line; nothing for a .proto without package

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <set>
+#include <string_view>
 
 namespace meshrpc::protoc_gen {
 namespace {
@@ -95,6 +96,39 @@ MethodModel read_method(const pb::MethodDescriptor& method) {
   return model;
 }
 
+struct ReservedName {
+  std::string_view name;
+  const char* reason;
+};
+
+// The names an rpc may not have: the generated classes have members of these names, and an
+// rpc becomes a member function of both Stub and Service.
+constexpr ReservedName kReservedNames[] = {
+    {"Stub",
+     "would be a member function of the generated class Stub named Stub, which C++ "
+     "reserves for its constructor"},
+    {"Service",
+     "would be a member function of the generated class Service named Service, which C++ "
+     "reserves for its constructor"},
+    {"Methods", "would hide the generated struct Methods inside Stub and Service"},
+    {"kServiceName", "would hide the generated constant kServiceName inside Stub and Service"},
+    {"invoker", "would overload Stub::invoker(), the stub's accessor for its CallInvoker"},
+    {"invoker_", "would clash with the stub's data member invoker_"},
+    {"CompletionToken", "would clash with the template parameter of the stub's functions"},
+    {"service_name",
+     "would overload and hide codec::Service::service_name(), which Service overrides"},
+    {"register_methods",
+     "would overload and hide codec::Service::register_methods(), which Service overrides"},
+};
+
+// Why an rpc may not be called `name`, or nullptr when it may.
+const char* reserved_name_reason(std::string_view name) {
+  for (const ReservedName& reserved : kReservedNames) {
+    if (reserved.name == name) return reserved.reason;
+  }
+  return nullptr;
+}
+
 std::optional<ServiceModel> read_service(const pb::ServiceDescriptor& service, std::string* error) {
   ServiceModel model;
   model.name = service.name();
@@ -103,6 +137,11 @@ std::optional<ServiceModel> read_service(const pb::ServiceDescriptor& service, s
   std::set<std::string> constants;
   for (int i = 0; i < service.method_count(); ++i) {
     MethodModel method = read_method(*service.method(i));
+    if (const char* reason = reserved_name_reason(method.name)) {
+      *error = "service " + service.full_name() + ": rpc " + method.name + " " + reason +
+               "; rename the rpc";
+      return std::nullopt;
+    }
     if (!constants.insert(method.constant).second) {
       *error = "service " + service.full_name() + ": rpc " + method.name + " would be " +
                method.constant + ", like an earlier rpc; rename one of them";

@@ -39,7 +39,9 @@ struct FileModel {
 };
 
 // Reads `file` into a model. Fails (nullopt, *error says why) when two rpcs of a service
-// would get the same MethodInfo constant ("get" and "Get" are both kGet).
+// would get the same MethodInfo constant ("get" and "Get" are both kGet), or when an rpc is
+// named like a member of the generated classes (Stub, Service, Methods, kServiceName,
+// invoker, invoker_, CompletionToken, service_name, register_methods).
 std::optional<FileModel> read_file_model(const google::protobuf::FileDescriptor& file,
                                          std::string* error);
 

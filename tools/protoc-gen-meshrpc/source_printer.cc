@@ -16,12 +16,13 @@ bool has_unary(const ServiceModel& service) {
   return false;
 }
 
+// `this->`: an rpc named `server`, `context` or `request` would otherwise be the parameter.
 void print_registration(const MethodModel& method, Printer& out) {
   out.Print(
       "server.handle<$request$, $response$>(\n"
       "    Methods::$constant$,\n"
       "    [this](::meshrpc::core::ServerContext& context, const $request$& request) {\n"
-      "      return $name$(context, request);\n"
+      "      return this->$name$(context, request);\n"
       "    });\n",
       "request", method.request_type, "response", method.response_type, "constant", method.constant,
       "name", method.name);
