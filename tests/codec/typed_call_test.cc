@@ -140,6 +140,23 @@ TEST_P(TypedCallTest, ServerDescribesTypedMethods) {
   EXPECT_EQ(method->kind, MethodKind::kUnary);
 }
 
+// Calls on several io threads invoke a handler at once: a mutable one (state raced on) is
+// refused by the compiler, a const-callable one accepted.
+namespace handler_constness {
+struct MutableHandler {
+  Result<ReadReply> operator()(core::ServerContext&, const ReadArgs&) { return ReadReply{}; }
+};
+struct ConstHandler {
+  Result<ReadReply> operator()(core::ServerContext&, const ReadArgs&) const { return ReadReply{}; }
+};
+template <typename Fn>
+concept Registrable = requires(Server& server, Fn fn) {
+  server.handle<ReadArgs, ReadReply>(std::string_view("Chunk.Read"), fn);
+};
+static_assert(!Registrable<MutableHandler>);
+static_assert(Registrable<ConstHandler>);
+}  // namespace handler_constness
+
 TEST_P(TypedCallTest, StreamingMethodInfoIsRefusedAtSetup) {
   server_ = std::make_unique<Server>(harness_->server_env(), harness_->server_network());
   const MethodInfo watch{"/Chunk/Watch", MethodKind::kServerStreaming,

@@ -67,10 +67,13 @@ class Server : public core::Server {
  public:
   using core::Server::Server;
 
-  // Registers `handler` for `method` ("Service.Method" or "/package.Service/Method"):
+  // Registers `handler` for `method` ("Service.Method" or "/package.Service/Method"). Calls
+  // on several io threads invoke it at once, so it is invoked as const (a `mutable` lambda
+  // does not compile: its state would be raced on):
   //   awaitable<Result<Reply>>(core::ServerContext&, const Req&), or
   //   Result<Reply>(core::ServerContext&, const Req&) for a handler that never suspends.
   template <Encodable Req, Encodable Reply, typename Fn>
+  requires std::invocable<const Fn&, core::ServerContext&, const Req&>
   void handle(std::string_view method, Fn handler, MethodOptions options = {}) {
     handle<Req, Reply>(MethodInfo{method, MethodKind::kUnary, options.idempotency},
                        std::move(handler));
@@ -79,8 +82,9 @@ class Server : public core::Server {
   // The same for a method as generated code declares it (name and idempotency from the
   // .proto). Only unary methods for now.
   template <Encodable Req, Encodable Reply, typename Fn>
+  requires std::invocable<const Fn&, core::ServerContext&, const Req&>
   void handle(const MethodInfo& method, Fn handler) {
-    using Returned = std::invoke_result_t<Fn&, core::ServerContext&, const Req&>;
+    using Returned = std::invoke_result_t<const Fn&, core::ServerContext&, const Req&>;
     static_assert(
         detail::IsAwaitableResult<Returned>::value || std::is_same_v<Returned, Result<Reply>>,
         "a handler returns awaitable<Result<Reply>> or Result<Reply>");
@@ -91,23 +95,23 @@ class Server : public core::Server {
     }
     std::string name = core::canonical_method_name(method.name);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, method.idempotency, false));
-    register_method(
-        std::move(name),
-        [handler = std::move(handler)](core::ServerContext& ctx,
-                                       Buffer bytes) mutable -> awaitable<Result<Buffer>> {
-          Result<Req> request = detail::decode_request<Req>(ctx, bytes);
-          if (!request.ok()) co_return std::move(request).status();
-          if constexpr (detail::IsAwaitableResult<Returned>::value) {
-            Result<Reply> reply = co_await handler(ctx, *request);
-            co_return detail::encode_reply<Reply>(ctx, std::move(reply));
-          } else {
-            co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
-          }
-        });
+    register_method(std::move(name),
+                    [handler = std::move(handler)](core::ServerContext& ctx,
+                                                   Buffer bytes) -> awaitable<Result<Buffer>> {
+                      Result<Req> request = detail::decode_request<Req>(ctx, bytes);
+                      if (!request.ok()) co_return std::move(request).status();
+                      if constexpr (detail::IsAwaitableResult<Returned>::value) {
+                        Result<Reply> reply = co_await handler(ctx, *request);
+                        co_return detail::encode_reply<Reply>(ctx, std::move(reply));
+                      } else {
+                        co_return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
+                      }
+                    });
   }
 
   // The same for a method declared with its types (codec::Method).
   template <Encodable Req, Encodable Reply, typename Fn>
+  requires std::invocable<const Fn&, core::ServerContext&, const Req&>
   void handle(const Method<Req, Reply>& method, Fn handler) {
     handle<Req, Reply>(method.info(), std::move(handler));
   }
@@ -116,18 +120,18 @@ class Server : public core::Server {
   // Req&): it runs on the env's worker pool (see core::Server::register_blocking_method).
   template <Encodable Req, Encodable Reply, typename Fn>
   void handle_blocking(std::string_view method, Fn handler, MethodOptions options = {}) {
-    static_assert(
-        std::is_same_v<std::invoke_result_t<Fn&, core::ServerContext&, const Req&>, Result<Reply>>,
-        "a blocking handler returns Result<Reply>");
+    static_assert(std::is_same_v<std::invoke_result_t<const Fn&, core::ServerContext&, const Req&>,
+                                 Result<Reply>>,
+                  "a blocking handler returns Result<Reply>");
     std::string name = core::canonical_method_name(method);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, options.idempotency, true));
-    register_blocking_method(std::move(name),
-                             [handler = std::move(handler)](
-                                 core::ServerContext& ctx, Buffer bytes) mutable -> Result<Buffer> {
-                               Result<Req> request = detail::decode_request<Req>(ctx, bytes);
-                               if (!request.ok()) return std::move(request).status();
-                               return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
-                             });
+    register_blocking_method(
+        std::move(name),
+        [handler = std::move(handler)](core::ServerContext& ctx, Buffer bytes) -> Result<Buffer> {
+          Result<Req> request = detail::decode_request<Req>(ctx, bytes);
+          if (!request.ok()) return std::move(request).status();
+          return detail::encode_reply<Reply>(ctx, handler(ctx, *request));
+        });
   }
 
   template <Encodable Req, Encodable Reply, typename Fn>
