@@ -61,7 +61,7 @@ elseif(NOT stub_said_it)
 endif()
 
 foreach(name Service Methods kServiceName invoker invoker_ CompletionToken service_name
-             register_methods)
+             register_methods delete co_await class)
   run_protoc(${name} reserved)
   set(expected "service meshrpc.test.reserved.Files: rpc ${name} would ")
   contains("${reserved_error}" "${expected}" names_it)

@@ -121,10 +121,47 @@ constexpr ReservedName kReservedNames[] = {
      "would overload and hide codec::Service::register_methods(), which Service overrides"},
 };
 
+// C++20's keywords and alternative operator names: an rpc becomes a member function named
+// exactly like it, so none of these can be one.
+constexpr std::string_view kCppKeywords[] = {"alignas",       "alignof",     "and",
+                                             "and_eq",        "asm",         "auto",
+                                             "bitand",        "bitor",       "bool",
+                                             "break",         "case",        "catch",
+                                             "char",          "char8_t",     "char16_t",
+                                             "char32_t",      "class",       "compl",
+                                             "concept",       "const",       "consteval",
+                                             "constexpr",     "constinit",   "const_cast",
+                                             "continue",      "co_await",    "co_return",
+                                             "co_yield",      "decltype",    "default",
+                                             "delete",        "do",          "double",
+                                             "dynamic_cast",  "else",        "enum",
+                                             "explicit",      "export",      "extern",
+                                             "false",         "float",       "for",
+                                             "friend",        "goto",        "if",
+                                             "inline",        "int",         "long",
+                                             "mutable",       "namespace",   "new",
+                                             "noexcept",      "not",         "not_eq",
+                                             "nullptr",       "operator",    "or",
+                                             "or_eq",         "private",     "protected",
+                                             "public",        "register",    "reinterpret_cast",
+                                             "requires",      "return",      "short",
+                                             "signed",        "sizeof",      "static",
+                                             "static_assert", "static_cast", "struct",
+                                             "switch",        "template",    "this",
+                                             "thread_local",  "throw",       "true",
+                                             "try",           "typedef",     "typeid",
+                                             "typename",      "union",       "unsigned",
+                                             "using",         "virtual",     "void",
+                                             "volatile",      "wchar_t",     "while",
+                                             "xor",           "xor_eq"};
+
 // Why an rpc may not be called `name`, or nullptr when it may.
 const char* reserved_name_reason(std::string_view name) {
   for (const ReservedName& reserved : kReservedNames) {
     if (reserved.name == name) return reserved.reason;
+  }
+  for (std::string_view keyword : kCppKeywords) {
+    if (keyword == name) return "would be a member function named after a C++ keyword";
   }
   return nullptr;
 }
