@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "meshrpc/base/buffer.h"
+#include "meshrpc/base/idempotency.h"
 #include "meshrpc/base/result.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/runtime/clock.h"
@@ -16,15 +17,9 @@ namespace meshrpc::core {
 
 using Metadata = wire::Metadata;
 
-// Whether running a method twice is harmless, as declared by its service (the standard
-// `idempotency_level` method option in a .proto). The retry policy reads it: a call that may
-// have run is retried only when its method is idempotent (DESIGN.md principle 5).
-enum class Idempotency : uint8_t {
-  kUnknown,        // may have side effects: never re-sent once it may have run
-  kIdempotent,     // side effects, but running it twice equals running it once
-  kNoSideEffects,  // a read: safe to retry and to hedge
-};
-std::string_view idempotency_name(Idempotency idempotency);
+// Declared in base so that the resilience layer can read it without depending on core.
+using ::meshrpc::Idempotency;
+using ::meshrpc::idempotency_name;
 
 struct CallOptions {
   // The call fails with DEADLINE_EXCEEDED (and is cancelled on the server) once the earlier

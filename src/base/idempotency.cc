@@ -1,6 +1,6 @@
-#include "meshrpc/core/call.h"
+#include "meshrpc/base/idempotency.h"
 
-namespace meshrpc::core {
+namespace meshrpc {
 
 std::string_view idempotency_name(Idempotency idempotency) {
   switch (idempotency) {
@@ -14,4 +14,4 @@ std::string_view idempotency_name(Idempotency idempotency) {
   return "IDEMPOTENCY_UNKNOWN";
 }
 
-}  // namespace meshrpc::core
+}  // namespace meshrpc
