@@ -1,5 +1,5 @@
 // echo_client: calls /meshrpc.examples.Echo/Say (echo.proto) through the generated
-// Echo::Stub over one core::Channel.
+// Echo::Client over one core::Channel.
 //
 //   echo_client --target HOST:PORT --message TEXT [--count N] [--concurrency C]
 //               [--timeout 1s] [--interval 100ms]
@@ -81,8 +81,8 @@ void print_result(int n, const Result<examples::SayReply>& result) {
 }
 
 // One of C workers: takes the next call number until all N are taken.
-awaitable<void> call_worker(runtime::Env& env, examples::Echo::Stub& stub, const Plan& plan,
-                            runtime::TimePoint start, Tally& tally) {
+awaitable<void> call_worker(runtime::Env& env, examples::Echo::Client& echo_client,
+                            const Plan& plan, runtime::TimePoint start, Tally& tally) {
   while (tally.next < plan.count) {
     const int n = ++tally.next;
     if (plan.interval.count() > 0) {
@@ -94,7 +94,7 @@ awaitable<void> call_worker(runtime::Env& env, examples::Echo::Stub& stub, const
     examples::SayRequest request;
     request.set_message(plan.message);
     Result<examples::SayReply> result =
-        co_await stub.Say(request, std::move(options), asio::use_awaitable);
+        co_await echo_client.Say(request, std::move(options), asio::use_awaitable);
     print_result(n, result);
     ++(result.ok() ? tally.ok : tally.failed);
   }
@@ -107,12 +107,12 @@ int run(const transport::Address& target, const Plan& plan, int concurrency) {
   Tally tally;
   {
     core::Channel channel(env, network, target);
-    examples::Echo::Stub stub(channel);
+    examples::Echo::Client echo_client(channel);
     const runtime::TimePoint start = env.now();
     std::vector<std::future<void>> workers;
     for (int i = 0; i < concurrency; ++i) {
-      workers.push_back(asio::co_spawn(env.executor(0), call_worker(env, stub, plan, start, tally),
-                                       asio::use_future));
+      workers.push_back(asio::co_spawn(
+          env.executor(0), call_worker(env, echo_client, plan, start, tally), asio::use_future));
     }
     // Bounded: every call has a deadline.
     for (auto& worker : workers) worker.get();

@@ -1,5 +1,5 @@
 // greeter: serves the Greeter service of greeter.proto on 127.0.0.1 (any free port), calls it
-// once through the generated stub and prints the reply: "greeter: Hello, out-of-tree!".
+// once through the generated client and prints the reply: "greeter: Hello, out-of-tree!".
 // Exits 0 on success, 1 when the server does not start or the call fails.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
@@ -28,13 +28,13 @@ class GreeterService final : public greeter::Greeter::Service {
 };
 
 // Calls Greet once; the reply, or why there is none, lands in `reply`.
-meshrpc::awaitable<void> greet_once(greeter::Greeter::Stub& stub,
+meshrpc::awaitable<void> greet_once(greeter::Greeter::Client& greeter,
                                     Result<greeter::GreetReply>& reply) {
   greeter::GreetRequest request;
   request.set_name("out-of-tree");
   meshrpc::core::CallOptions options;
   options.timeout = std::chrono::seconds(10);
-  reply = co_await stub.Greet(request, options, meshrpc::asio::use_awaitable);
+  reply = co_await greeter.Greet(request, options, meshrpc::asio::use_awaitable);
 }
 
 int main() {
@@ -51,8 +51,8 @@ int main() {
   Result<greeter::GreetReply> reply = meshrpc::internal_error("no reply");
   {
     meshrpc::core::Channel channel(env, network, *address);
-    greeter::Greeter::Stub stub(channel);
-    meshrpc::asio::co_spawn(env.executor(0), greet_once(stub, reply), meshrpc::asio::use_future)
+    greeter::Greeter::Client greeter(channel);
+    meshrpc::asio::co_spawn(env.executor(0), greet_once(greeter, reply), meshrpc::asio::use_future)
         .get();
   }  // channels and servers close on the env's threads, which must still run
   if (!reply.ok()) {

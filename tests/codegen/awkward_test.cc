@@ -68,7 +68,7 @@ TEST(AwkwardProto, RpcsNamedLikeTheGeneratedParametersReachTheirOwnHandlers) {
   Result<transport::Address> address = server.start(harness.listen_address());
   ASSERT_THAT(address, IsOk());
   core::Channel channel(harness.client_env(), harness.client_network(), *address);
-  Shadows::Stub stub(channel);
+  Shadows::Client client(channel);
   std::vector<std::string> replies;
   auto record = [&replies](Result<Path> reply) {
     if (!reply.ok()) return std::move(reply).status();
@@ -79,11 +79,11 @@ TEST(AwkwardProto, RpcsNamedLikeTheGeneratedParametersReachTheirOwnHandlers) {
     const Path request;
     const core::CallOptions options;
     const auto token = asio::use_awaitable;
-    MESHRPC_CO_RETURN_IF_ERROR(record(co_await stub.server(request, options, token)));
-    MESHRPC_CO_RETURN_IF_ERROR(record(co_await stub.context(request, options, token)));
-    MESHRPC_CO_RETURN_IF_ERROR(record(co_await stub.request(request, options, token)));
-    MESHRPC_CO_RETURN_IF_ERROR(record(co_await stub.options(request, options, token)));
-    MESHRPC_CO_RETURN_IF_ERROR(record(co_await stub.token(request, options, token)));
+    MESHRPC_CO_RETURN_IF_ERROR(record(co_await client.server(request, options, token)));
+    MESHRPC_CO_RETURN_IF_ERROR(record(co_await client.context(request, options, token)));
+    MESHRPC_CO_RETURN_IF_ERROR(record(co_await client.request(request, options, token)));
+    MESHRPC_CO_RETURN_IF_ERROR(record(co_await client.options(request, options, token)));
+    MESHRPC_CO_RETURN_IF_ERROR(record(co_await client.token(request, options, token)));
     co_return Status();
   }),
               IsOk());

@@ -31,13 +31,15 @@ template <typename Service>
 concept ServesGet = requires {
   &Service::Get;
 };
-template <typename Stub>
-concept CallsWatch = requires(Stub& stub, const WatchRequest& request, core::CallOptions options) {
-  stub.Watch(request, options, asio::use_awaitable);
+template <typename GeneratedClient>
+concept CallsWatch = requires(GeneratedClient& client, const WatchRequest& request,
+                              core::CallOptions options) {
+  client.Watch(request, options, asio::use_awaitable);
 };
-template <typename Stub>
-concept CallsGet = requires(Stub& stub, const GetRequest& request, core::CallOptions options) {
-  stub.Get(request, options, asio::use_awaitable);
+template <typename GeneratedClient>
+concept CallsGet = requires(GeneratedClient& client, const GetRequest& request,
+                            core::CallOptions options) {
+  client.Get(request, options, asio::use_awaitable);
 };
 
 TEST(GeneratedCode, ServiceNamesComeFromTheProto) {
@@ -105,9 +107,9 @@ TEST(GeneratedCode, MessagesFromOtherPackagesAndNestedOnesAreQualified) {
                                awaitable<DeleteReply>>);
 }
 
-TEST(GeneratedCode, StreamingRpcsHaveNoStubOrHandlerYet) {
-  static_assert(ServesGet<KeyValue::Service> && CallsGet<KeyValue::Stub>);
-  static_assert(!ServesWatch<KeyValue::Service> && !CallsWatch<KeyValue::Stub>);
+TEST(GeneratedCode, StreamingRpcsHaveNoClientMethodOrHandlerYet) {
+  static_assert(ServesGet<KeyValue::Service> && CallsGet<KeyValue::Client>);
+  static_assert(!ServesWatch<KeyValue::Service> && !CallsWatch<KeyValue::Client>);
   // Events declares only a streaming rpc, so its Service is not abstract.
   static_assert(!std::is_abstract_v<EventsService>);
 }

@@ -1,4 +1,4 @@
-# protoc-gen-meshrpc refuses an rpc named like a member of the classes it generates (Stub,
+# protoc-gen-meshrpc refuses an rpc named like a member of the classes it generates (Client,
 # Service, Methods, ...), with an error naming the rpc and why, where the generated code would
 # not compile or would quietly override one of those members. Registered with ctest as
 # codegen.reserved_rpc_names (CMakeLists.txt here):
@@ -44,20 +44,20 @@ set(failures)
 
 # The control: a name close to a reserved one generates code, so the failures below come from
 # the names, not from the setup.
-run_protoc(Stubs control)
-if(NOT control_result EQUAL 0 OR NOT EXISTS ${WORK_DIR}/Stubs/reserved.meshrpc.h)
-  list(APPEND failures "rpc Stubs: protoc exited ${control_result}: ${control_error}")
+run_protoc(Clients control)
+if(NOT control_result EQUAL 0 OR NOT EXISTS ${WORK_DIR}/Clients/reserved.meshrpc.h)
+  list(APPEND failures "rpc Clients: protoc exited ${control_result}: ${control_error}")
 endif()
 
-# The finding this guards: `rpc Stub` made Files::Stub a class with a member function named
-# Stub, a constructor with a return type.
-run_protoc(Stub stub)
-set(stub_expected "service meshrpc.test.reserved.Files: rpc Stub would be a member function of the generated class Stub named Stub, which C++ reserves for its constructor; rename the rpc")
-contains("${stub_error}" "reserved.proto: ${stub_expected}" stub_said_it)
-if(stub_result EQUAL 0)
-  list(APPEND failures "rpc Stub: protoc succeeded")
-elseif(NOT stub_said_it)
-  list(APPEND failures "rpc Stub: protoc said '${stub_error}', not '${stub_expected}'")
+# The finding this guards: `rpc Client` made Files::Client a class with a member function named
+# Client, a constructor with a return type.
+run_protoc(Client client)
+set(client_expected "service meshrpc.test.reserved.Files: rpc Client would be a member function of the generated class Client named Client, which C++ reserves for its constructor; rename the rpc")
+contains("${client_error}" "reserved.proto: ${client_expected}" client_said_it)
+if(client_result EQUAL 0)
+  list(APPEND failures "rpc Client: protoc succeeded")
+elseif(NOT client_said_it)
+  list(APPEND failures "rpc Client: protoc said '${client_error}', not '${client_expected}'")
 endif()
 
 foreach(name Service Methods kServiceName invoker invoker_ CompletionToken service_name
@@ -79,4 +79,4 @@ if(failures)
   list(JOIN failures "\n  " text)
   message(FATAL_ERROR "reserved_names_test:\n  ${text}")
 endif()
-message(STATUS "reserved_names_test: every reserved rpc name refused, and rpc Stubs accepted")
+message(STATUS "reserved_names_test: every reserved rpc name refused, and rpc Clients accepted")

@@ -58,7 +58,7 @@ void print_method_constants(const ServiceModel& service, Printer& out) {
   out.Print("};\n\n");
 }
 
-void print_stub_method(const MethodModel& method, Printer& out) {
+void print_client_method(const MethodModel& method, Printer& out) {
   out.Print("\n");
   print_comments(method.comments, out);
   out.Print(variables_of(method),
@@ -73,20 +73,20 @@ void print_stub_method(const MethodModel& method, Printer& out) {
             "}\n");
 }
 
-void print_stub(const ServiceModel& service, Printer& out) {
+void print_client(const ServiceModel& service, Printer& out) {
   out.Print(
       "// Typed calls over any CallInvoker (a core::Channel, or a client with retries). Each\n"
       "// completes with void(::meshrpc::Result<Reply>) and sets options.idempotency from the\n"
       "// .proto, which is what retry and hedging policies trust.\n"
-      "// Lifetime: the invoker outlives the stub. Threading: as the invoker's async_call.\n"
-      "class Stub {\n"
+      "// Lifetime: the invoker outlives the client. Threading: as the invoker's async_call.\n"
+      "class Client {\n"
       " public:\n"
-      "  explicit Stub(::meshrpc::core::CallInvoker& invoker) : invoker_(&invoker) {}\n"
+      "  explicit Client(::meshrpc::core::CallInvoker& invoker) : invoker_(&invoker) {}\n"
       "\n"
       "  ::meshrpc::core::CallInvoker& invoker() const { return *invoker_; }\n");
   out.Indent();
   for (const MethodModel& method : service.methods) {
-    if (method.unary) print_stub_method(method, out);
+    if (method.unary) print_client_method(method, out);
   }
   print_streaming_note(service, out);
   out.Outdent();
@@ -131,7 +131,7 @@ void print_service(const ServiceModel& service, Printer& out) {
       "name", service.name, "full_name", service.full_name);
   out.Indent();
   print_method_constants(service, out);
-  print_stub(service, out);
+  print_client(service, out);
   print_service_base(service, out);
   out.Print("\n$name$() = delete;\n", "name", service.name);
   out.Outdent();

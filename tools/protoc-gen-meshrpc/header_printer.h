@@ -1,5 +1,5 @@
 // Prints <file>.meshrpc.h: per service, a class with its name, a MethodInfo per rpc, a typed
-// client (Stub) and an abstract server base (Service).
+// client (Client) and an abstract server base (Service).
 #pragma once
 
 #include <google/protobuf/io/printer.h>

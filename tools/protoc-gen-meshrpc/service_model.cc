@@ -102,19 +102,21 @@ struct ReservedName {
 };
 
 // The names an rpc may not have: the generated classes have members of these names, and an
-// rpc becomes a member function of both Stub and Service.
+// rpc becomes a member function of both Client and Service.
 constexpr ReservedName kReservedNames[] = {
-    {"Stub",
-     "would be a member function of the generated class Stub named Stub, which C++ "
+    {"Client",
+     "would be a member function of the generated class Client named Client, which C++ "
      "reserves for its constructor"},
     {"Service",
      "would be a member function of the generated class Service named Service, which C++ "
      "reserves for its constructor"},
-    {"Methods", "would hide the generated struct Methods inside Stub and Service"},
-    {"kServiceName", "would hide the generated constant kServiceName inside Stub and Service"},
-    {"invoker", "would overload Stub::invoker(), the stub's accessor for its CallInvoker"},
-    {"invoker_", "would clash with the stub's data member invoker_"},
-    {"CompletionToken", "would clash with the template parameter of the stub's functions"},
+    {"Methods", "would hide the generated struct Methods inside Client and Service"},
+    {"kServiceName", "would hide the generated constant kServiceName inside Client and Service"},
+    {"invoker",
+     "would overload Client::invoker(), the generated client's accessor for its CallInvoker"},
+    {"invoker_", "would clash with the generated client's data member invoker_"},
+    {"CompletionToken",
+     "would clash with the template parameter of the generated client's functions"},
     {"service_name",
      "would overload and hide codec::Service::service_name(), which Service overrides"},
     {"register_methods",

@@ -11,7 +11,7 @@
 namespace meshrpc::protoc_gen {
 
 struct MethodModel {
-  std::string name;          // "Say": the stub's and the service's member function
+  std::string name;          // "Say": the generated client's and service's member function
   std::string constant;      // "kSay": its MethodInfo in Methods
   std::string path;          // "/meshrpc.examples.Echo/Say": the canonical method name
   std::string kind;          // "kUnary": a ::meshrpc::codec::MethodKind enumerator
@@ -40,7 +40,7 @@ struct FileModel {
 
 // Reads `file` into a model. Fails (nullopt, *error says why) when two rpcs of a service
 // would get the same MethodInfo constant ("get" and "Get" are both kGet), or when an rpc is
-// named like a member of the generated classes (Stub, Service, Methods, kServiceName,
+// named like a member of the generated classes (Client, Service, Methods, kServiceName,
 // invoker, invoker_, CompletionToken, service_name, register_methods).
 std::optional<FileModel> read_file_model(const google::protobuf::FileDescriptor& file,
                                          std::string* error);

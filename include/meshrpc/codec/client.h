@@ -1,4 +1,4 @@
-// codec::Client: typed unary calls by address, without IDL or stubs.
+// codec::Client: typed unary calls by address, without IDL or generated code.
 //
 //   codec::Client client(env);  // a RealEnv: the client makes its TCP network
 //   // blocking, from a thread that is not the env's:
@@ -95,7 +95,7 @@ class Client {
                        std::forward<CompletionToken>(token));
   }
 
-  // The channel to `address` (for generated stubs: `Echo::Stub stub(**client.channel(a))`).
+  // The channel to `address` (for generated clients: `Echo::Client echo(**client.channel(a))`).
   Result<core::Channel*> channel(const transport::Address& address) {
     return calls_.channel(address);
   }

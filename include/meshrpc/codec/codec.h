@@ -1,6 +1,6 @@
 // Codec<T>: the one seam between typed values and the bytes a call carries.
 //
-// Every type a typed handler, stub or client can carry has a Codec specialization:
+// Every type a typed handler or client (plain or generated) can carry has a Codec specialization:
 //   - plain structs described by MESHRPC_STRUCT (codec/struct.h),
 //   - protobuf messages (codec/protobuf.h),
 //   - Buffer itself, raw bytes unchanged (here).

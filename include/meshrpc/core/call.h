@@ -28,7 +28,7 @@ struct CallOptions {
   runtime::TimePoint deadline = runtime::kInfiniteFuture;
   // Sent with the request (HEADERS).
   Metadata metadata;
-  // Set by typed stubs from the method's declaration; read by retry and hedging policies.
+  // Set by generated clients from the method's declaration; read by retry and hedging policies.
   Idempotency idempotency = Idempotency::kUnknown;
 };
 

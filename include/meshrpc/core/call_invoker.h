@@ -1,6 +1,6 @@
 // CallInvoker: anything that can carry a unary call on raw bytes to a server: a Channel (one
-// endpoint), and later the cluster layer's service client (retries, failover, hedging). Typed
-// stubs and clients are written against it, so they run over either.
+// endpoint), and later the cluster layer's service client (retries, failover, hedging).
+// Generated clients and codec::Client are written against it, so they run over either.
 //
 // Threading and completion: as Channel (see channel.h): async_call from any thread; the
 // handler runs on its associated executor (default: one of the invoker's); cancelling through

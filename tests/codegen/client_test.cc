@@ -1,6 +1,6 @@
-// The generated KeyValue::Stub and KeyValue::Service end to end over TCP on 127.0.0.1: typed
+// The generated KeyValue::Client and KeyValue::Service end to end over TCP on 127.0.0.1: typed
 // success and errors, what the server does with unknown methods and undecodable requests,
-// and the idempotency the stub declares on each call.
+// and the idempotency the generated client declares on each call.
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
@@ -48,7 +48,7 @@ class IdempotencyRecorder final : public core::ClientInterceptor {
   std::map<std::string, core::Idempotency> seen_;
 };
 
-class StubTest : public ::testing::Test {
+class GeneratedClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = std::make_unique<codec::Server>(harness_.env(), harness_.network());
@@ -89,8 +89,8 @@ Entry sample_entry() {
   return entry;
 }
 
-TEST_F(StubTest, PutThenGetRoundTripsEveryFieldKind) {
-  KeyValue::Stub stub(*channel_);
+TEST_F(GeneratedClientTest, PutThenGetRoundTripsEveryFieldKind) {
+  KeyValue::Client client(*channel_);
   const Entry entry = sample_entry();
   Result<versions::Version> version = internal_error("not run");
   Result<Entry> got = internal_error("not run");
@@ -99,11 +99,11 @@ TEST_F(StubTest, PutThenGetRoundTripsEveryFieldKind) {
                 PutRequest put;
                 *put.mutable_entry() = entry;
                 core::CallOptions options;
-                version = co_await stub.Put(put, options, asio::use_awaitable);
+                version = co_await client.Put(put, options, asio::use_awaitable);
                 GetRequest get;
                 get.set_key("config");
-                got = co_await stub.Get(get, options, asio::use_awaitable);
-                meta = co_await stub.GetMeta(get, options, asio::use_awaitable);
+                got = co_await client.Get(get, options, asio::use_awaitable);
+                meta = co_await client.GetMeta(get, options, asio::use_awaitable);
                 co_return Status();
               }),
               IsOk());
@@ -117,23 +117,23 @@ TEST_F(StubTest, PutThenGetRoundTripsEveryFieldKind) {
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*meta, entry.meta()));
 }
 
-TEST_F(StubTest, HandlerErrorComesBackAsTheTypedResultsStatus) {
-  KeyValue::Stub stub(*channel_);
+TEST_F(GeneratedClientTest, HandlerErrorComesBackAsTheTypedResultsStatus) {
+  KeyValue::Client client(*channel_);
   Result<Entry> got = Entry();
   ASSERT_THAT(run([&]() -> awaitable<Status> {
                 GetRequest get;
                 get.set_key("absent");
                 core::CallOptions options;
-                got = co_await stub.Get(get, options, asio::use_awaitable);
+                got = co_await client.Get(get, options, asio::use_awaitable);
                 co_return Status();
               }),
               IsOk());
   EXPECT_THAT(got, StatusIs(StatusCode::kNotFound, HasSubstr("'absent' is missing")));
 }
 
-TEST_F(StubTest, TwoServicesShareOneServerAndChannel) {
-  KeyValue::Stub key_value(*channel_);
-  Admin::Stub admin(*channel_);
+TEST_F(GeneratedClientTest, TwoServicesShareOneServerAndChannel) {
+  KeyValue::Client key_value(*channel_);
+  Admin::Client admin(*channel_);
   Result<google::protobuf::Empty> ping = internal_error("not run");
   Result<google::protobuf::Empty> deleted = internal_error("not run");
   ASSERT_THAT(run([&]() -> awaitable<Status> {
@@ -150,17 +150,17 @@ TEST_F(StubTest, TwoServicesShareOneServerAndChannel) {
   EXPECT_THAT(deleted, IsOk());
 }
 
-TEST_F(StubTest, StubDeclaresEachMethodsIdempotencyWhateverTheCallerSet) {
-  KeyValue::Stub stub(*channel_);
+TEST_F(GeneratedClientTest, ClientDeclaresEachMethodsIdempotencyWhateverTheCallerSet) {
+  KeyValue::Client client(*channel_);
   ASSERT_THAT(run([&]() -> awaitable<Status> {
                 core::CallOptions options;
                 options.idempotency = core::Idempotency::kIdempotent;  // overridden
                 GetRequest get;
-                (void)co_await stub.Get(get, options, asio::use_awaitable);
+                (void)co_await client.Get(get, options, asio::use_awaitable);
                 PutRequest put;
-                (void)co_await stub.Put(put, options, asio::use_awaitable);
+                (void)co_await client.Put(put, options, asio::use_awaitable);
                 DeleteRequest del;
-                (void)co_await stub.Delete(del, options, asio::use_awaitable);
+                (void)co_await client.Delete(del, options, asio::use_awaitable);
                 co_return Status();
               }),
               IsOk());
@@ -171,7 +171,7 @@ TEST_F(StubTest, StubDeclaresEachMethodsIdempotencyWhateverTheCallerSet) {
                 {"/meshrpc.test.KeyValue/Delete", core::Idempotency::kUnknown}}));
 }
 
-TEST_F(StubTest, MethodTheServerLacksIsUnimplemented) {
+TEST_F(GeneratedClientTest, MethodTheServerLacksIsUnimplemented) {
   // Watch is declared in the .proto but streaming, so the service does not register it.
   core::CallResult watch;
   Result<Entry> typed = Entry();
@@ -190,7 +190,7 @@ TEST_F(StubTest, MethodTheServerLacksIsUnimplemented) {
   EXPECT_THAT(typed, StatusIs(StatusCode::kUnimplemented, HasSubstr("Scan")));
 }
 
-TEST_F(StubTest, GarbageRequestBytesAreInvalidArgumentBeforeTheHandler) {
+TEST_F(GeneratedClientTest, GarbageRequestBytesAreInvalidArgumentBeforeTheHandler) {
   // A truncated varint tag, and a length-delimited field 1 that claims 5 bytes but has 2.
   const std::string garbage[] = {std::string("\xff\xff\xff\xff", 4), std::string("\x0a\x05"
                                                                                  "ab")};
