@@ -37,6 +37,7 @@ struct PendingCall {
   uint64_t stream_id = 0;  // 0 until sent
   bool deadline_armed = false;
   bool completed = false;
+  bool committed = false;  // the response message arrived
   CallResult result;
 };
 
@@ -56,11 +57,19 @@ void complete(const std::shared_ptr<PendingCall>& call, CallResult result) {
   });
 }
 
-CallResult failure(Status status, bool not_processed) {
+CallResult failure(Status status, bool not_processed, FailureOrigin origin,
+                   bool committed = false) {
   CallResult result;
   result.status = std::move(status);
   result.not_processed = not_processed;
+  result.origin = origin;
+  result.committed = committed;
   return result;
+}
+
+// An unsent call failed here: provably not processed.
+CallResult local_failure(Status status) {
+  return failure(std::move(status), true, FailureOrigin::kLocal);
 }
 
 }  // namespace
@@ -86,14 +95,13 @@ class ClientConnection final : public Connection::Delegate,
   bool closed() const { return closed_; }
 
   void start_call(const std::shared_ptr<PendingCall>& call) {
-    if (!usable()) return complete(call, failure(unavailable_error("connection closed"), true));
+    if (!usable()) return complete(call, local_failure(unavailable_error("connection closed")));
     if (active_.size() >= connection_->send_limits().max_concurrent_streams) {
       if (waiting_.size() >= options_.max_queued_calls) {
-        return complete(call,
-                        failure(resource_exhausted_error("client queue of max_queued_calls " +
-                                                         std::to_string(options_.max_queued_calls) +
-                                                         " calls waiting for a stream is full"),
-                                true));
+        return complete(call, local_failure(resource_exhausted_error(
+                                  "client queue of max_queued_calls " +
+                                  std::to_string(options_.max_queued_calls) +
+                                  " calls waiting for a stream is full")));
       }
       waiting_.push_back(call);
       return;
@@ -101,26 +109,30 @@ class ClientConnection final : public Connection::Delegate,
     send(call);
   }
 
-  // The caller cancelled or the deadline passed: tell the server, end the call.
-  void abandon(const std::shared_ptr<PendingCall>& call, Status status) {
+  // The caller cancelled (kLocal) or the deadline passed (kTransport): tell the server, end
+  // the call.
+  void abandon(const std::shared_ptr<PendingCall>& call, Status status, FailureOrigin origin) {
     if (call->completed) return;
     if (call->stream_id != 0) {
       active_.erase(call->stream_id);
       connection_
           ->send_cancel(call->stream_id, wire::Cancel{status.code(), std::string(status.message())})
           .ignore_error();
-      complete(call, failure(std::move(status), false));
+      complete(call, failure(std::move(status), false, origin, call->committed));
       start_waiting();
       return;
     }
     std::erase(waiting_, call);
-    complete(call, failure(std::move(status), true));
+    complete(call, local_failure(std::move(status)));
   }
 
   void on_headers(uint64_t, wire::Headers, bool) override {}
   void on_message(uint64_t id, Buffer message, bool has_message, bool) override {
     auto it = active_.find(id);
-    if (it != active_.end() && has_message) it->second->result.response = std::move(message);
+    if (it != active_.end() && has_message) {
+      it->second->result.response = std::move(message);
+      it->second->committed = true;
+    }
   }
   void on_trailers(uint64_t id, wire::Trailers trailers) override {
     auto it = active_.find(id);
@@ -132,6 +144,8 @@ class ClientConnection final : public Connection::Delegate,
     if (result.status.ok()) result.response = std::move(call->result.response);
     result.trailing_metadata = std::move(trailers.metadata);
     result.not_processed = trailers.rejected_before_dispatch;
+    result.origin = FailureOrigin::kServer;
+    result.committed = call->committed;
     complete(call, std::move(result));
     start_waiting();
   }
@@ -140,7 +154,8 @@ class ClientConnection final : public Connection::Delegate,
     if (it == active_.end()) return;
     auto call = std::move(it->second);
     active_.erase(it);
-    complete(call, failure(Status(cancel.code, "server reset the call: " + cancel.reason), false));
+    complete(call, failure(Status(cancel.code, "server reset the call: " + cancel.reason), false,
+                           FailureOrigin::kTransport, call->committed));
     start_waiting();
   }
   void on_stream_error(uint64_t id, const Status& status) override {
@@ -150,7 +165,8 @@ class ClientConnection final : public Connection::Delegate,
     active_.erase(it);
     connection_->send_cancel(id, wire::Cancel{status.code(), std::string(status.message())})
         .ignore_error();
-    complete(call, failure(status.with_context("response"), false));
+    complete(call, failure(status.with_context("response"), false, FailureOrigin::kTransport,
+                           call->committed));
     start_waiting();
   }
   void on_goaway(const wire::GoAway& goaway) override {
@@ -166,7 +182,8 @@ class ClientConnection final : public Connection::Delegate,
       }
     }
     for (auto& call : refused) {
-      complete(call, failure(unavailable_error("server going away: " + goaway.reason), true));
+      complete(call, failure(unavailable_error("server going away: " + goaway.reason), true,
+                             FailureOrigin::kTransport));
     }
     fail_waiting(unavailable_error("server going away: " + goaway.reason));
   }
@@ -178,7 +195,9 @@ class ClientConnection final : public Connection::Delegate,
     if (on_closed_hook) on_closed_hook();
     auto active = std::move(active_);
     active_.clear();
-    for (auto& [id, call] : active) complete(call, failure(status, false));
+    for (auto& [id, call] : active) {
+      complete(call, failure(status, false, FailureOrigin::kTransport, call->committed));
+    }
     fail_waiting(status);
   }
 
@@ -192,8 +211,7 @@ class ClientConnection final : public Connection::Delegate,
       headers.timeout = call->deadline - env_.now();
       if (headers.timeout.count() <= 0) {
         return complete(
-            call,
-            failure(deadline_exceeded_error("deadline passed before the call was sent"), true));
+            call, local_failure(deadline_exceeded_error("deadline passed before the call was sent")));
       }
     }
     Status status = connection_->send_headers(id, headers, false);
@@ -201,7 +219,7 @@ class ClientConnection final : public Connection::Delegate,
     if (!status.ok()) {
       connection_->send_cancel(id, wire::Cancel{StatusCode::kCancelled, "request not sent"})
           .ignore_error();
-      return complete(call, failure(status.with_context("request"), true));
+      return complete(call, local_failure(status.with_context("request")));
     }
     call->stream_id = id;
     active_.emplace(id, call);
@@ -217,7 +235,7 @@ class ClientConnection final : public Connection::Delegate,
   void fail_waiting(const Status& status) {
     auto waiting = std::move(waiting_);
     waiting_.clear();
-    for (auto& call : waiting) complete(call, failure(status, true));
+    for (auto& call : waiting) complete(call, failure(status, true, FailureOrigin::kTransport));
   }
 
   runtime::Env& env_;
@@ -247,24 +265,23 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
 
   // On executor_.
   void submit(const std::shared_ptr<PendingCall>& call) {
-    if (shut_down_) return complete(call, failure(cancelled_error("channel destroyed"), true));
+    if (shut_down_) return complete(call, local_failure(cancelled_error("channel destroyed")));
     arm_deadline(call);
     if (call->completed) return;
     if (connection_ && connection_->usable()) return connection_->start_call(call);
     if (connecting_) {
       if (pending_.size() >= options_.max_queued_calls) {
-        return complete(call,
-                        failure(resource_exhausted_error("client queue of max_queued_calls " +
-                                                         std::to_string(options_.max_queued_calls) +
-                                                         " calls waiting for a connection is full"),
-                                true));
+        return complete(call, local_failure(resource_exhausted_error(
+                                  "client queue of max_queued_calls " +
+                                  std::to_string(options_.max_queued_calls) +
+                                  " calls waiting for a connection is full")));
       }
       pending_.push_back(call);
       return;
     }
     if (env_.now() < retry_after_) {
       // Fail fast while backing off: the last attempt said the endpoint is unreachable.
-      return complete(call, failure(last_error_, true));
+      return complete(call, failure(last_error_, true, FailureOrigin::kTransport));
     }
     pending_.push_back(call);
     connect();
@@ -275,18 +292,19 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     shut_down_ = true;
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& call : pending) complete(call, failure(cancelled_error("channel destroyed"), true));
+    for (auto& call : pending) complete(call, local_failure(cancelled_error("channel destroyed")));
     if (connection_) connection_->shut_down();  // its calls end with CANCELLED
     connection_.reset();
   }
 
-  // On executor_: from the caller's cancellation slot or the deadline timer.
-  void abandon(const std::shared_ptr<PendingCall>& call, Status status) {
+  // On executor_: from the caller's cancellation slot (kLocal) or the deadline timer
+  // (kTransport).
+  void abandon(const std::shared_ptr<PendingCall>& call, Status status, FailureOrigin origin) {
     if (call->completed) return;
     std::erase(pending_, call);
     // The connection handles a call in flight (sends CANCEL) as well as one still queued.
-    if (connection_) return connection_->abandon(call, std::move(status));
-    complete(call, failure(std::move(status), true));
+    if (connection_) return connection_->abandon(call, std::move(status), origin);
+    complete(call, local_failure(std::move(status)));
   }
 
  private:
@@ -294,7 +312,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     if (call->deadline == runtime::kInfiniteFuture) return;
     if (call->deadline <= env_.now()) {
       return complete(
-          call, failure(deadline_exceeded_error("deadline passed before the call started"), true));
+          call, local_failure(deadline_exceeded_error("deadline passed before the call started")));
     }
     call->deadline_armed = true;
     env_.async_wait_until(
@@ -302,7 +320,10 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
         asio::bind_cancellation_slot(
             call->deadline_cancel.slot(),
             asio::bind_executor(executor_, [self = shared_from_this(), call](error_code ec) {
-              if (!ec) self->abandon(call, deadline_exceeded_error("deadline exceeded"));
+              if (!ec) {
+                self->abandon(call, deadline_exceeded_error("deadline exceeded"),
+                              FailureOrigin::kTransport);
+              }
             })));
   }
 
@@ -343,12 +364,11 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
       retry_after_ = env_.now() + std::chrono::duration_cast<runtime::Duration>(backoff_ * jitter);
       backoff_ = std::min(options_.backoff_max, std::chrono::duration_cast<runtime::Duration>(
                                                     backoff_ * options_.backoff_multiplier));
-      for (auto& call : pending) complete(call, failure(status, true));
+      for (auto& call : pending) complete(call, failure(status, true, FailureOrigin::kTransport));
       co_return;
     }
     if (shut_down_) {
-      for (auto& call : pending)
-        complete(call, failure(cancelled_error("channel destroyed"), true));
+      for (auto& call : pending) complete(call, local_failure(cancelled_error("channel destroyed")));
       co_return;  // the stream closes as it goes out of scope
     }
     backoff_ = options_.backoff_initial;
@@ -461,7 +481,7 @@ void Channel::start_call(std::string method, Buffer request, CallOptions options
       asio::post(sub->executor(), [sub, cancel] {
         cancel->requested = true;
         if (auto call = cancel->call.lock()) {
-          sub->abandon(call, cancelled_error("call cancelled by the caller"));
+          sub->abandon(call, cancelled_error("call cancelled by the caller"), FailureOrigin::kLocal);
         }
       });
     });
@@ -486,7 +506,7 @@ void Channel::submit(SubChannel& sub, const std::shared_ptr<PendingCall>& call,
                      CallCancel& cancel) {
   cancel.call = call;
   if (cancel.requested) {
-    return complete(call, failure(cancelled_error("call cancelled by the caller"), true));
+    return complete(call, local_failure(cancelled_error("call cancelled by the caller")));
   }
   sub.submit(call);
 }
@@ -512,7 +532,7 @@ awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
   });
   auto call = make_pending(info->method, std::move(request), info->options, start,
                            std::move(completion_executor), std::move(wrapped), caller_slot);
-  if (!status.ok()) co_return complete(call, failure(std::move(status), true));
+  if (!status.ok()) co_return complete(call, local_failure(std::move(status)));
   submit(*sub, call, *cancel);
 }
 

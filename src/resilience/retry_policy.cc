@@ -25,18 +25,6 @@ bool is_idempotent(Idempotency idempotency) {
 
 }  // namespace
 
-std::string_view failure_origin_name(FailureOrigin origin) {
-  switch (origin) {
-    case FailureOrigin::kLocal:
-      return "LOCAL";
-    case FailureOrigin::kTransport:
-      return "TRANSPORT";
-    case FailureOrigin::kServer:
-      return "SERVER";
-  }
-  return "UNKNOWN_ORIGIN";
-}
-
 Status validate_retry_policy(const RetryPolicy& policy) {
   if (policy.max_attempts < 1 || policy.max_attempts > kMaxAttemptsLimit) {
     return invalid_argument_error("retry max_attempts " + std::to_string(policy.max_attempts) +

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "meshrpc/base/buffer.h"
+#include "meshrpc/base/failure_origin.h"
 #include "meshrpc/base/idempotency.h"
 #include "meshrpc/base/result.h"
 #include "meshrpc/base/status.h"
@@ -20,6 +21,7 @@ using Metadata = wire::Metadata;
 // Declared in base so that the resilience layer can read it without depending on core.
 using ::meshrpc::Idempotency;
 using ::meshrpc::idempotency_name;
+using ::meshrpc::FailureOrigin;
 
 struct CallOptions {
   // The call fails with DEADLINE_EXCEEDED (and is cancelled on the server) once the earlier
@@ -40,6 +42,12 @@ struct CallResult {
   // dispatch, refused it under GOAWAY, or the request never left this client. Such a call
   // is safe to retry whatever the method (DESIGN.md principle 5).
   bool not_processed = false;
+  // Who produced a failed status: this client (kLocal), the connection or the attempt's
+  // deadline timer (kTransport), or the server's trailers (kServer). kServer when OK.
+  FailureOrigin origin = FailureOrigin::kServer;
+  // The response message had arrived before the call failed (gRPC's commit point: such a
+  // call is never retried).
+  bool committed = false;
 
   bool ok() const { return status.ok(); }
   Result<Buffer> into_result() && {

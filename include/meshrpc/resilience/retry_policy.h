@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "meshrpc/base/failure_origin.h"
 #include "meshrpc/base/idempotency.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/resilience/backoff.h"
@@ -68,15 +69,9 @@ struct RetryPolicy {
 // per_attempt_timeout is not positive, retryable_codes holds OK, or the backoff is invalid.
 Status validate_retry_policy(const RetryPolicy& policy);
 
-// Where a failed attempt's status came from. The caller knows; the code alone does not say
-// (RESOURCE_EXHAUSTED may be this client's message-size limit or a server's quota).
-enum class FailureOrigin : uint8_t {
-  kLocal,      // this client made it up before or while sending: a local limit, an encode
-               // failure, no connection (for which the caller also sets not_processed)
-  kTransport,  // the connection failed, was reset, or the attempt's timer fired
-  kServer,     // the server's status, from its trailers
-};
-std::string_view failure_origin_name(FailureOrigin origin);
+// Where a failed attempt's status came from (declared in base: core reports it).
+using ::meshrpc::FailureOrigin;
+using ::meshrpc::failure_origin_name;
 
 // What is known about one failed attempt.
 struct AttemptFailure {
