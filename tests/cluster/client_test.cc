@@ -17,6 +17,7 @@
 #include <string>
 
 #include "meshrpc/base/status_matchers.h"
+#include "meshrpc/cluster/server_pushback.h"
 #include "meshrpc/core/server.h"
 #include "meshrpc/resilience/pushback.h"
 #include "tests/support/backends.h"
@@ -60,8 +61,10 @@ class ClusterClientTest : public ::testing::TestWithParam<Backend> {
             last_attempt_header_ = std::stoi(*attempt);
           }
           if (n <= flaky_failures_) {
-            if (!pushback_.empty()) {
-              ctx.response_metadata().emplace_back(resilience::kRetryPushbackKey, pushback_);
+            if (pushback_ == "stop") {
+              push_back_do_not_retry(ctx);
+            } else if (!pushback_.empty()) {
+              push_back_retry_after(ctx, std::chrono::milliseconds(std::stoi(pushback_)));
             }
             co_return Status(flaky_code_, "failing on purpose, call " + std::to_string(n));
           }
@@ -315,6 +318,29 @@ TEST_P(ClusterClientTest, HedgeFiresAfterTheDelayAndTheLoserIsCancelled) {
                                   }}});
   EXPECT_THAT(waited, IsOk());
   EXPECT_EQ(hang_cancelled_, 1);
+}
+
+TEST_P(ClusterClientTest, HedgesAndRetriesShareMaxAttemptsAndGiveOneResult) {
+  start_server();
+  flaky_failures_ = 100;  // every attempt fails, retryably
+  ClientOptions options;
+  options.retry = fixed_retry(4, 10ms);
+  resilience::HedgingPolicy hedging;
+  hedging.delay = runtime::Duration(0ms);  // hedge at once: both copies fail together
+  hedging.max_extra_load = 4.0;
+  options.hedging = hedging;
+  make_client(options);
+  CallOptions call_options;
+  call_options.idempotency = core::Idempotency::kIdempotent;
+  core::CallResult result = call("/test.T/Flaky", call_options);
+  EXPECT_THAT(result.status, StatusIs(StatusCode::kUnavailable));
+  // Four attempts in all, whatever mix of hedges and retries: never more than max_attempts.
+  EXPECT_EQ(flaky_calls_, 4);
+  const ClientStats stats = client_->stats();
+  EXPECT_EQ(stats.attempts, 4u);
+  EXPECT_EQ(stats.calls, 1u);
+  EXPECT_GE(stats.hedges, 1u);
+  EXPECT_GE(stats.retries, 1u);
 }
 
 TEST_P(ClusterClientTest, NonIdempotentMethodsAreNeverHedged) {
