@@ -159,6 +159,18 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
       caller_slot_ = asio::get_associated_cancellation_slot(handler_);
   }
 
+  // On the caller's thread, before start(): the slot belongs to the caller's executor.
+  void attach_caller_slot() {
+    if (!caller_slot_.is_connected()) return;
+    // Emitted on the caller's executor; the call lives on executor_: post over. The caller
+    // cannot emit before this returns, so a cancel always runs after start(), posted next.
+    caller_slot_.assign([weak = weak_from_this(), executor = executor_](asio::cancellation_type) {
+      asio::post(executor, [weak] {
+        if (auto self = weak.lock()) self->cancel(cancelled_error("call cancelled by the caller"));
+      });
+    });
+  }
+
   // On executor_.
   void start() {
     if (shared_->closed.load(std::memory_order_acquire)) {
@@ -172,15 +184,6 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
         hedger_ = shared_->hedger(method_);
         hedger_->record_request(now);
       }
-    }
-    if (caller_slot_.is_connected()) {
-      // Emitted on the caller's executor; the call lives on executor_: post over.
-      caller_slot_.assign([weak = weak_from_this(), executor = executor_](asio::cancellation_type) {
-        asio::post(executor, [weak] {
-          if (auto self = weak.lock())
-            self->cancel(cancelled_error("call cancelled by the caller"));
-        });
-      });
     }
     launch_attempt(false);
   }
@@ -546,6 +549,7 @@ void Client::start_call(transport::Address target, std::string method, Buffer re
     call->registration = shared_->calls.insert(shared_->calls.end(), call);
     call->registered_ = true;
   }
+  call->attach_caller_slot();
   asio::post(executor, [call] { call->start(); });
 }
 
