@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <condition_variable>
 #include <list>
 #include <stdexcept>
 #include <utility>
@@ -76,6 +77,10 @@ struct Client::Shared {
   // Calls in flight, so that destroying the client can cancel them.
   std::mutex calls_mutex;
   std::list<std::weak_ptr<UnaryCall>> calls;
+  // UnaryCall objects alive (finished ones too, until their last handler has run), under
+  // calls_mutex: the destructor waits for none, so no channel outlives the env's threads.
+  size_t call_objects = 0;
+  std::condition_variable no_call_objects;
   std::atomic<bool> closed{false};
 
   struct Counters {
@@ -139,6 +144,10 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
         handler_(std::move(handler)),
         backoff_(policy_.backoff),
         random_(shared_->env.random_u64()) {
+    {
+      std::lock_guard lock(shared_->calls_mutex);
+      ++shared_->call_objects;
+    }
     runtime::Env& env = shared_->env;
     deadline_ = options.deadline;
     if (options.timeout) deadline_ = std::min(deadline_, env.now() + *options.timeout);
@@ -158,6 +167,13 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     if (options.inherit_cancellation)
       caller_slot_ = asio::get_associated_cancellation_slot(handler_);
   }
+
+  ~UnaryCall() {
+    std::lock_guard lock(shared_->calls_mutex);
+    if (--shared_->call_objects == 0) shared_->no_call_objects.notify_all();
+  }
+  UnaryCall(const UnaryCall&) = delete;
+  UnaryCall& operator=(const UnaryCall&) = delete;
 
   // On the caller's thread, before start(): the slot belongs to the caller's executor.
   void attach_caller_slot() {
@@ -526,6 +542,14 @@ Client::~Client() {
     auto executor = call->executor();
     asio::post(executor, [call] { call->cancel(cancelled_error("client destroyed")); });
   }
+  live.clear();
+  // On real threads, wait until every call has let go of the channels (their last handlers
+  // run promptly: everything was cancelled), so that the channels close here, while the
+  // env's threads run. On an env thread (or under simulation) that wait would block the
+  // very handlers it waits for: the last call then closes the channels from its thread.
+  if (env_.is_simulated() || env_.in_env_thread()) return;
+  std::unique_lock lock(shared_->calls_mutex);
+  shared_->no_call_objects.wait(lock, [&] { return shared_->call_objects == 0; });
 }
 
 asio::any_io_executor Client::default_executor() {
