@@ -81,6 +81,15 @@ class ClusterClientTest : public ::testing::TestWithParam<Backend> {
           }
           co_return Buffer::copy_of("fast " + std::to_string(n));
         });
+    // Answers after 10 ms, except its call number slow_hang_at_, which waits until cancelled.
+    server_->register_method(
+        "/test.T/Slow", [this](core::ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
+          const int n = ++slow_calls_;
+          const runtime::Duration wait = n == slow_hang_at_ ? runtime::Duration(1h) : 10ms;
+          auto [ec] = co_await ctx.env().async_wait_for(wait, use_nothrow_awaitable);
+          if (ec) co_return cancelled_error("slow call cancelled");
+          co_return Buffer::copy_of("slow " + std::to_string(n));
+        });
     // Reports the deadline and trace metadata it received.
     server_->register_method(
         "/test.T/Inspect", [](core::ServerContext& ctx, Buffer) -> awaitable<Result<Buffer>> {
@@ -127,6 +136,8 @@ class ClusterClientTest : public ::testing::TestWithParam<Backend> {
   std::atomic<int> hang_calls_seen_{0};
   int hang_calls_ = 0;
   std::atomic<int> hang_cancelled_{0};
+  std::atomic<int> slow_calls_{0};
+  int slow_hang_at_ = 0;
 };
 
 TEST_P(ClusterClientTest, RetriesRecoverFromUnavailableOnAnIdempotentMethod) {
@@ -318,6 +329,32 @@ TEST_P(ClusterClientTest, HedgeFiresAfterTheDelayAndTheLoserIsCancelled) {
                                   }}});
   EXPECT_THAT(waited, IsOk());
   EXPECT_EQ(hang_cancelled_, 1);
+}
+
+TEST_P(ClusterClientTest, PercentileHedgeWaitsForSamplesThenFiresAtTheObservedP95) {
+  if (!simulated()) GTEST_SKIP() << "exact latencies need virtual time";
+  start_server();
+  ClientOptions options;
+  resilience::HedgingPolicy hedging;  // p95 of observed latency
+  hedging.max_extra_load = 1.0;
+  options.hedging = hedging;
+  make_client(options);
+  CallOptions call_options;
+  call_options.idempotency = core::Idempotency::kNoSideEffects;
+  // Fewer samples than Hedger::kMinLatencySamples: no estimate, so no hedge.
+  for (size_t i = 0; i < resilience::Hedger::kMinLatencySamples; ++i) {
+    ASSERT_THAT(call("/test.T/Slow", call_options).status, IsOk());
+  }
+  EXPECT_EQ(client_->stats().hedges, 0u);
+  // Every sample was 10 ms plus a sub-millisecond round trip, so p95 is just over 10 ms:
+  // the hung attempt is hedged then, and the hedge answers 10 ms later.
+  slow_hang_at_ = static_cast<int>(resilience::Hedger::kMinLatencySamples) + 1;
+  core::CallResult result = call("/test.T/Slow", call_options);
+  ASSERT_THAT(result.status, IsOk());
+  EXPECT_EQ(client_->stats().hedges, 1u);
+  EXPECT_EQ(result.response.to_string(), "slow " + std::to_string(slow_hang_at_ + 1));
+  EXPECT_GE(elapsed_, 20ms);
+  EXPECT_LT(elapsed_, 21ms);
 }
 
 TEST_P(ClusterClientTest, HedgesAndRetriesShareMaxAttemptsAndGiveOneResult) {
