@@ -1,5 +1,6 @@
 #include "meshrpc/core/channel.h"
 
+#include <algorithm>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -30,12 +31,18 @@ struct PendingCall {
   Buffer request;
   Metadata metadata;
   runtime::TimePoint deadline = runtime::kInfiniteFuture;
+  // CallOptions::wait_for_ready (clamped to >= 0), and when that bound passes.
+  std::optional<runtime::Duration> wait_for_ready;
+  runtime::TimePoint ready_deadline = runtime::kInfiniteFuture;
   asio::any_io_executor completion_executor;
   Channel::CallHandler handler;
   asio::cancellation_slot caller_slot;
   asio::cancellation_signal deadline_cancel;
+  // The wait_for_ready bound's timer: armed while the call waits for a connection.
+  asio::cancellation_signal ready_cancel;
   uint64_t stream_id = 0;  // 0 until sent
   bool deadline_armed = false;
+  bool ready_armed = false;
   bool completed = false;
   bool committed = false;  // the response message arrived
   CallResult result;
@@ -43,11 +50,18 @@ struct PendingCall {
 
 namespace {
 
-// Completes a call once: stops its timer and hands the result to the caller's executor.
+void stop_ready_timer(PendingCall& call) {
+  if (!call.ready_armed) return;
+  call.ready_armed = false;
+  call.ready_cancel.emit(asio::cancellation_type::terminal);
+}
+
+// Completes a call once: stops its timers and hands the result to the caller's executor.
 void complete(const std::shared_ptr<PendingCall>& call, CallResult result) {
   if (call->completed) return;
   call->completed = true;
   if (call->deadline_armed) call->deadline_cancel.emit(asio::cancellation_type::terminal);
+  stop_ready_timer(*call);
   call->result = std::move(result);
   asio::post(call->completion_executor, [call] {
     // The slot belongs to the caller's executor, where this runs.
@@ -98,10 +112,10 @@ class ClientConnection final : public Connection::Delegate,
     if (!usable()) return complete(call, local_failure(unavailable_error("connection closed")));
     if (active_.size() >= connection_->send_limits().max_concurrent_streams) {
       if (waiting_.size() >= options_.max_queued_calls) {
-        return complete(call, local_failure(resource_exhausted_error(
-                                  "client queue of max_queued_calls " +
-                                  std::to_string(options_.max_queued_calls) +
-                                  " calls waiting for a stream is full")));
+        return complete(
+            call, local_failure(resource_exhausted_error("client queue of max_queued_calls " +
+                                                         std::to_string(options_.max_queued_calls) +
+                                                         " calls waiting for a stream is full")));
       }
       waiting_.push_back(call);
       return;
@@ -123,7 +137,7 @@ class ClientConnection final : public Connection::Delegate,
       return;
     }
     std::erase(waiting_, call);
-    complete(call, local_failure(std::move(status)));
+    complete(call, failure(std::move(status), true, origin));
   }
 
   void on_headers(uint64_t, wire::Headers, bool) override {}
@@ -211,7 +225,8 @@ class ClientConnection final : public Connection::Delegate,
       headers.timeout = call->deadline - env_.now();
       if (headers.timeout.count() <= 0) {
         return complete(
-            call, local_failure(deadline_exceeded_error("deadline passed before the call was sent")));
+            call,
+            local_failure(deadline_exceeded_error("deadline passed before the call was sent")));
       }
     }
     Status status = connection_->send_headers(id, headers, false);
@@ -249,6 +264,11 @@ class ClientConnection final : public Connection::Delegate,
 };
 
 // One executor's share of a Channel: its connection, connecting and backoff.
+//
+// Calls that find no usable connection wait in pending_ while a connect is in flight. When
+// a connect fails, the sub-channel backs off until retry_after_: calls fail fast meanwhile,
+// except wait-for-ready calls, which stay in pending_ until their bound passes; while any
+// do, one reconnect timer (reconnect_cancel_ set) connects again when the backoff ends.
 class SubChannel : public std::enable_shared_from_this<SubChannel> {
  public:
   SubChannel(runtime::Env& env, transport::Network& network, transport::Address target,
@@ -269,27 +289,26 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     arm_deadline(call);
     if (call->completed) return;
     if (connection_ && connection_->usable()) return connection_->start_call(call);
-    if (connecting_) {
-      if (pending_.size() >= options_.max_queued_calls) {
-        return complete(call, local_failure(resource_exhausted_error(
-                                  "client queue of max_queued_calls " +
-                                  std::to_string(options_.max_queued_calls) +
-                                  " calls waiting for a connection is full")));
-      }
-      pending_.push_back(call);
-      return;
-    }
+    if (connecting_) return enqueue(call);
     if (env_.now() < retry_after_) {
-      // Fail fast while backing off: the last attempt said the endpoint is unreachable.
-      return complete(call, failure(last_error_, true, FailureOrigin::kTransport));
+      // Backing off: the last attempt said the endpoint is unreachable.
+      if (!waits_for_ready(*call)) {
+        return complete(call, failure(last_error_, true, FailureOrigin::kTransport));
+      }
+      enqueue(call);
+      return schedule_reconnect();
     }
-    pending_.push_back(call);
+    queue(call);  // as ever, the call that starts a connect is not refused
     connect();
   }
 
   // On executor_: the channel is going away.
   void shut_down() {
     shut_down_ = true;
+    if (reconnect_cancel_) {
+      auto cancel = std::move(reconnect_cancel_);
+      cancel->emit(asio::cancellation_type::terminal);
+    }
     auto pending = std::move(pending_);
     pending_.clear();
     for (auto& call : pending) complete(call, local_failure(cancelled_error("channel destroyed")));
@@ -304,10 +323,31 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     std::erase(pending_, call);
     // The connection handles a call in flight (sends CANCEL) as well as one still queued.
     if (connection_) return connection_->abandon(call, std::move(status), origin);
-    complete(call, local_failure(std::move(status)));
+    complete(call, failure(std::move(status), true, origin));
   }
 
  private:
+  // A wait-for-ready call whose bound has not passed: it does not fail for want of a
+  // connection.
+  bool waits_for_ready(const PendingCall& call) const {
+    return call.wait_for_ready && env_.now() < call.ready_deadline;
+  }
+
+  // Queues `call` until a connect ends, or fails it when the queue is full.
+  void enqueue(const std::shared_ptr<PendingCall>& call) {
+    if (pending_.size() >= options_.max_queued_calls) {
+      return complete(
+          call, local_failure(resource_exhausted_error("client queue of max_queued_calls " +
+                                                       std::to_string(options_.max_queued_calls) +
+                                                       " calls waiting for a connection is full")));
+    }
+    queue(call);
+  }
+  void queue(const std::shared_ptr<PendingCall>& call) {
+    pending_.push_back(call);
+    if (waits_for_ready(*call)) arm_ready_timer(call);
+  }
+
   void arm_deadline(const std::shared_ptr<PendingCall>& call) {
     if (call->deadline == runtime::kInfiniteFuture) return;
     if (call->deadline <= env_.now()) {
@@ -325,6 +365,72 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
                               FailureOrigin::kTransport);
               }
             })));
+  }
+
+  // The wait_for_ready bound of a call in pending_. Not armed when the deadline comes first:
+  // then the deadline timer ends the wait, with DEADLINE_EXCEEDED. Stopped when the call is
+  // handed to a connection or completes.
+  void arm_ready_timer(const std::shared_ptr<PendingCall>& call) {
+    if (call->ready_armed || call->ready_deadline >= call->deadline) return;
+    call->ready_armed = true;
+    env_.async_wait_until(
+        call->ready_deadline,
+        asio::bind_cancellation_slot(
+            call->ready_cancel.slot(),
+            asio::bind_executor(executor_, [self = shared_from_this(), call](error_code ec) {
+              if (!ec) self->on_ready_bound_passed(call);
+            })));
+  }
+
+  void on_ready_bound_passed(const std::shared_ptr<PendingCall>& call) {
+    call->ready_armed = false;
+    if (call->completed) return;
+    auto it = std::find(pending_.begin(), pending_.end(), call);
+    if (it == pending_.end()) return;  // on a connection already: the bound no longer applies
+    pending_.erase(it);
+    complete(call, not_ready(*call));
+  }
+
+  // UNAVAILABLE for a wait-for-ready call whose bound passed without a connection.
+  CallResult not_ready(const PendingCall& call) const {
+    const auto bound_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*call.wait_for_ready).count();
+    std::string message = "wait_for_ready: " + target_.to_string() + " not ready within " +
+                          std::to_string(bound_ms) + " ms; ";
+    if (last_error_.ok()) {
+      message += "a connect to it is still in progress";
+    } else {
+      message += "last connect error: ";
+      message += last_error_.message();
+    }
+    return failure(unavailable_error(std::move(message)), true, FailureOrigin::kTransport);
+  }
+
+  // Connects again at retry_after_ for the wait-for-ready calls in pending_. One timer per
+  // sub-channel: it holds the sub-channel weakly, and shut_down() cancels it.
+  void schedule_reconnect() {
+    if (shut_down_ || reconnect_cancel_ || pending_.empty()) return;
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    reconnect_cancel_ = cancel;
+    // The handler owns the signal, so the signal outlives the wait that uses its slot.
+    auto on_backoff_end = [weak = weak_from_this(), cancel](error_code ec) {
+      auto self = weak.lock();
+      if (!self || self->reconnect_cancel_ != cancel) return;
+      self->reconnect_cancel_.reset();
+      if (!ec) self->reconnect();
+    };
+    env_.async_wait_until(
+        retry_after_,
+        asio::bind_cancellation_slot(cancel->slot(),
+                                     asio::bind_executor(executor_, std::move(on_backoff_end))));
+  }
+
+  void reconnect() {
+    if (shut_down_ || connecting_ || pending_.empty()) return;
+    if (connection_ && connection_->usable()) return;
+    // A connect started by another call failed meanwhile and pushed the backoff further.
+    if (env_.now() < retry_after_) return schedule_reconnect();
+    connect();
   }
 
   void connect() {
@@ -359,27 +465,48 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     auto pending = std::move(pending_);
     pending_.clear();
     if (!status.ok()) {
-      last_error_ = status;
-      const double jitter = 0.8 + 0.4 * (static_cast<double>(env_.random_u64() >> 11) * 0x1.0p-53);
-      retry_after_ = env_.now() + std::chrono::duration_cast<runtime::Duration>(backoff_ * jitter);
-      backoff_ = std::min(options_.backoff_max, std::chrono::duration_cast<runtime::Duration>(
-                                                    backoff_ * options_.backoff_multiplier));
-      for (auto& call : pending) complete(call, failure(status, true, FailureOrigin::kTransport));
+      on_connect_failed(std::move(status), pending);
       co_return;
     }
     if (shut_down_) {
-      for (auto& call : pending) complete(call, local_failure(cancelled_error("channel destroyed")));
+      for (auto& call : pending) {
+        complete(call, local_failure(cancelled_error("channel destroyed")));
+      }
       co_return;  // the stream closes as it goes out of scope
     }
     backoff_ = options_.backoff_initial;
     retry_after_ = {};
+    last_error_ = Status();
     connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
     connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();
     connected_.store(true, std::memory_order_relaxed);
     for (auto& call : pending) {
-      if (!call->completed) connection_->start_call(call);
+      if (call->completed) continue;
+      stop_ready_timer(*call);  // ready now: only the deadline applies from here
+      connection_->start_call(call);
     }
+  }
+
+  // Backs off; the calls that waited for this connect fail with its error, except
+  // wait-for-ready calls within their bound, which wait for the next attempt.
+  void on_connect_failed(Status status, std::deque<std::shared_ptr<PendingCall>>& pending) {
+    last_error_ = std::move(status);
+    const double jitter = 0.8 + 0.4 * (static_cast<double>(env_.random_u64() >> 11) * 0x1.0p-53);
+    retry_after_ = env_.now() + std::chrono::duration_cast<runtime::Duration>(backoff_ * jitter);
+    backoff_ = std::min(options_.backoff_max, std::chrono::duration_cast<runtime::Duration>(
+                                                  backoff_ * options_.backoff_multiplier));
+    for (auto& call : pending) {
+      if (call->completed) continue;
+      if (waits_for_ready(*call)) {
+        pending_.push_back(call);
+      } else if (call->wait_for_ready) {
+        complete(call, not_ready(*call));  // its bound passed in this very turn
+      } else {
+        complete(call, failure(last_error_, true, FailureOrigin::kTransport));
+      }
+    }
+    schedule_reconnect();
   }
 
   runtime::Env& env_;
@@ -392,9 +519,11 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   bool connecting_ = false;
   bool shut_down_ = false;
   std::atomic<bool> connected_{false};
-  Status last_error_;
+  Status last_error_;  // of the last connect, OK once one succeeds
   runtime::TimePoint retry_after_{};
   runtime::Duration backoff_;
+  // Set while the reconnect timer is armed; emitting it cancels the timer.
+  std::shared_ptr<asio::cancellation_signal> reconnect_cancel_;
 };
 
 // --- Channel ------------------------------------------------------------------------------
@@ -451,6 +580,17 @@ struct CallCancel {
 
 namespace {
 
+// now + wait, with a negative wait as zero and saturating at kInfiniteFuture. Only a
+// non-negative `now` can overflow, and then the room left is computable without overflowing.
+runtime::TimePoint time_after(runtime::TimePoint now, runtime::Duration wait) {
+  wait = std::max(wait, runtime::Duration::zero());
+  if (now.time_since_epoch() >= runtime::Duration::zero() &&
+      wait >= runtime::kInfiniteFuture - now) {
+    return runtime::kInfiniteFuture;
+  }
+  return now + wait;
+}
+
 std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, CallOptions options,
                                           runtime::TimePoint now,
                                           asio::any_io_executor completion_executor,
@@ -461,7 +601,11 @@ std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, Ca
   call->request = std::move(request);
   call->metadata = std::move(options.metadata);
   call->deadline = options.deadline;
-  if (options.timeout) call->deadline = std::min(call->deadline, now + *options.timeout);
+  if (options.timeout) call->deadline = std::min(call->deadline, time_after(now, *options.timeout));
+  if (options.wait_for_ready) {
+    call->wait_for_ready = std::max(*options.wait_for_ready, runtime::Duration::zero());
+    call->ready_deadline = time_after(now, *call->wait_for_ready);
+  }
   call->completion_executor = std::move(completion_executor);
   call->caller_slot = caller_slot;
   return call;
@@ -481,7 +625,8 @@ void Channel::start_call(std::string method, Buffer request, CallOptions options
       asio::post(sub->executor(), [sub, cancel] {
         cancel->requested = true;
         if (auto call = cancel->call.lock()) {
-          sub->abandon(call, cancelled_error("call cancelled by the caller"), FailureOrigin::kLocal);
+          sub->abandon(call, cancelled_error("call cancelled by the caller"),
+                       FailureOrigin::kLocal);
         }
       });
     });

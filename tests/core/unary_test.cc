@@ -328,6 +328,8 @@ TEST_P(UnaryTest, ApplicationErrorsReachTheClientWithTheirCode) {
               IsOk());
   EXPECT_THAT(result.status, StatusIs(StatusCode::kNotFound, HasSubstr("no such key: k1")));
   EXPECT_FALSE(result.not_processed);
+  EXPECT_EQ(result.origin, FailureOrigin::kServer);
+  EXPECT_FALSE(result.committed);  // an error carries no response message
 }
 
 TEST_P(UnaryTest, MetadataTravelsToTheHandler) {
@@ -357,6 +359,7 @@ TEST_P(UnaryTest, ConnectingToNothingIsUnavailableAndNotProcessed) {
               IsOk());
   EXPECT_THAT(result.status, StatusIs(StatusCode::kUnavailable));
   EXPECT_TRUE(result.not_processed);
+  EXPECT_EQ(result.origin, FailureOrigin::kTransport);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, UnaryTest, ::meshrpc::testing::all_backends(),

@@ -19,9 +19,9 @@ namespace meshrpc::core {
 using Metadata = wire::Metadata;
 
 // Declared in base so that the resilience layer can read it without depending on core.
+using ::meshrpc::FailureOrigin;
 using ::meshrpc::Idempotency;
 using ::meshrpc::idempotency_name;
-using ::meshrpc::FailureOrigin;
 
 struct CallOptions {
   // The call fails with DEADLINE_EXCEEDED (and is cancelled on the server) once the earlier
@@ -32,6 +32,19 @@ struct CallOptions {
   Metadata metadata;
   // Set by generated clients from the method's declaration; read by retry and hedging policies.
   Idempotency idempotency = Idempotency::kUnknown;
+  // Wait for ready (gRPC's wait-for-ready semantics). Unset: while the endpoint is unreachable
+  // or the channel is backing off after a failed connect, the call fails fast with UNAVAILABLE.
+  // Set: the call does not fail fast; it waits, queued (and counted against
+  // ChannelOptions::max_queued_calls), for a connection, while the channel keeps reconnecting
+  // on its backoff schedule. If no connection is up within this long from the call's start, it
+  // fails with UNAVAILABLE, not processed, saying it was not ready within N ms and giving the
+  // last connect error. Origin FailureOrigin::kTransport, as for a fail-fast call: the cause
+  // is the same unreachable endpoint, and outlier detection and failover one layer up must
+  // count it against that endpoint, not against a limit of this client (kLocal). The call's
+  // deadline still applies: whichever comes first ends the wait, the deadline with
+  // DEADLINE_EXCEEDED. Once the call is handed to a connection (sent, or queued there for a
+  // stream slot) this bound no longer applies.
+  std::optional<runtime::Duration> wait_for_ready;
 };
 
 struct CallResult {

@@ -12,6 +12,14 @@
 // jittered backoff. Calls beyond the peer's max concurrent streams queue on the client, up
 // to max_queued_calls, then fail with RESOURCE_EXHAUSTED (not processed).
 //
+// Wait for ready (CallOptions::wait_for_ready): such a call does not fail fast. It queues on
+// its sub-connection until a connection is up, and while it waits the sub-connection
+// reconnects by itself when each backoff ends (one timer per sub-connection, not per call).
+// The call fails with UNAVAILABLE (not processed) once its wait_for_ready bound passes, with
+// DEADLINE_EXCEEDED once its deadline passes, and with CANCELLED when the caller cancels it
+// or the channel is destroyed. Calls without it queued behind the same connect still fail
+// with that connect's error.
+//
 // Completion tokens: the signature is void(CallResult); callbacks, std::future and
 // co_await all work. The handler runs on its associated executor. Cancelling through the
 // handler's cancellation slot (from that executor) sends CANCEL to the server and completes
@@ -41,7 +49,15 @@ struct ChannelOptions {
   // A connect that takes longer fails with UNAVAILABLE. 5 s: longer than any healthy
   // handshake in a datacenter, short enough to move on from a black hole.
   runtime::Duration connect_timeout = std::chrono::seconds(5);
-  // Reconnect backoff: initial, growth and cap; each wait is jittered by +-20%.
+  // Reconnect backoff: initial, growth and cap; each wait is jittered by +-20%. gRPC's
+  // documented defaults (connection-backoff.md) are 1 s initial, x1.6, jitter 0.2 and a 120 s
+  // cap; growth and jitter are kept, the initial wait and the cap are not. Those target
+  // mobile and WAN clients, where an endpoint stays away for minutes and thousands of devices
+  // must not stampede it. In a datacenter a restarted server is back within seconds: with a
+  // 5 s cap a client notices within 5 s that an endpoint is back (and a wait-for-ready call
+  // waits at most that long past it), while one SYN every 5 s per client per endpoint is
+  // negligible load. 100 ms initial covers a fast restart or a brief blip without a visible
+  // stall.
   runtime::Duration backoff_initial = std::chrono::milliseconds(100);
   double backoff_multiplier = 1.6;
   runtime::Duration backoff_max = std::chrono::seconds(5);
