@@ -162,6 +162,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     }
     attempt_options_.metadata = std::move(options.metadata);
     attempt_options_.idempotency = options.idempotency;
+    if (options.wait_for_ready) ready_deadline_ = env.now() + *options.wait_for_ready;
     hedge_ = shared_->options.hedging.has_value() && options.allow_hedging &&
              resilience::may_hedge(options.idempotency);
     if (options.inherit_cancellation)
@@ -268,6 +269,8 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     }
     core::CallOptions options = attempt_options_;
     options.deadline = resilience::attempt_deadline(now, deadline_, policy_);
+    // Wait-for-ready bounds the whole call, not each attempt: what is left of it.
+    if (ready_deadline_ && *ready_deadline_ > now) options.wait_for_ready = *ready_deadline_ - now;
     if (number > 1) options.metadata.emplace_back(kAttemptMetadataKey, std::to_string(number));
 
     auto& attempt = *attempts_.emplace_back(std::make_unique<Attempt>());
@@ -470,6 +473,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
   core::CallOptions attempt_options_;  // metadata and idempotency; the deadline is per attempt
   resilience::RetryPolicy policy_;
   runtime::TimePoint deadline_ = runtime::kInfiniteFuture;
+  std::optional<runtime::TimePoint> ready_deadline_;  // from CallOptions::wait_for_ready
   asio::any_io_executor executor_;
   asio::any_io_executor completion_executor_;
   Client::CallHandler handler_;

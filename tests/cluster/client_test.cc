@@ -51,7 +51,7 @@ class ClusterClientTest : public ::testing::TestWithParam<Backend> {
   bool simulated() const { return GetParam().name == "sim"; }
   runtime::Env& client_env() { return harness_->client_env(); }
 
-  void start_server() {
+  void start_server_at(const transport::Address& listen) {
     server_ = std::make_unique<core::Server>(harness_->server_env(), harness_->server_network());
     // Fails with flaky_code_ (and pushback_, if set) for its first flaky_failures_ calls.
     server_->register_method(
@@ -98,10 +98,11 @@ class ClusterClientTest : public ::testing::TestWithParam<Backend> {
           answer += ctx.deadline() == runtime::kInfiniteFuture ? " no-deadline" : " deadline";
           co_return Buffer::copy_of(answer);
         });
-    auto address = server_->start(harness_->listen_address());
+    auto address = server_->start(listen);
     ASSERT_TRUE(address.ok()) << address.status();
     address_ = *address;
   }
+  void start_server() { start_server_at(harness_->listen_address()); }
 
   void make_client(ClientOptions options = {}) {
     client_ = std::make_unique<Client>(client_env(), harness_->client_network(), options);
@@ -576,6 +577,42 @@ TEST_P(ClusterClientTest, DestroyingTheClientCancelsACallWaitingToRetry) {
   }),
               IsOk());
   EXPECT_THAT(result.status, StatusIs(StatusCode::kCancelled, HasSubstr("client destroyed")));
+}
+
+TEST_P(ClusterClientTest, WaitForReadyCallsQueueUntilTheServerComesUp) {
+  if (!simulated()) GTEST_SKIP() << "needs a fixed address to start the server on later";
+  ClientOptions options;
+  options.circuit_breaker.reset();
+  make_client(options);
+  const transport::Address later{harness_->listen_address().host, 4242};
+  CallOptions ready;
+  ready.wait_for_ready = 5s;
+  core::CallResult waited, failed_fast;
+  Status run = harness_->run(
+      {{&client_env(),
+        [&]() -> awaitable<Status> {
+          const runtime::TimePoint start = client_env().now();
+          // Named first: GCC 12 destroys temporaries inside a co_await expression twice.
+          auto fail_fast =
+              client_->async_call(later, "/test.T/Inspect", Buffer(), {}, asio::use_awaitable);
+          failed_fast = co_await std::move(fail_fast);
+          waited = co_await client_->async_call(later, "/test.T/Inspect", Buffer(), ready,
+                                                asio::use_awaitable);
+          elapsed_ = client_env().now() - start;
+          co_return Status();
+        }},
+       {&harness_->server_env(), [&]() -> awaitable<Status> {
+          co_await harness_->server_env().async_wait_for(300ms, use_nothrow_awaitable);
+          start_server_at(later);
+          co_return Status();
+        }}});
+  ASSERT_THAT(run, IsOk());
+  EXPECT_THAT(failed_fast.status, StatusIs(StatusCode::kUnavailable));
+  EXPECT_TRUE(failed_fast.not_processed);
+  ASSERT_THAT(waited.status, IsOk());
+  EXPECT_EQ(waited.response.to_string(), "- no-deadline");
+  EXPECT_GE(elapsed_, 300ms);
+  EXPECT_LT(elapsed_, 5s);
 }
 
 TEST(ClusterClientOptionsTest, InvalidPoliciesThrowAtConstruction) {
