@@ -15,6 +15,7 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 
 #include "meshrpc/core/method_name.h"
@@ -31,6 +32,40 @@ const std::string* find_metadata(const Metadata& metadata, std::string_view key)
 }
 
 class ServerConnection;
+
+namespace {
+
+// A call's place under ServerOptions::concurrency_limit, given back with the call's latency
+// however the call ends: explicitly with its outcome, or as a failure if the coroutine
+// holding it is destroyed unfinished. Empty (no cost but a null check) when the server has no
+// such limit or the call is exempt. Co-owns the limit: it may outlive the server's state.
+class LimitPermit {
+ public:
+  LimitPermit() = default;
+  LimitPermit(std::shared_ptr<ConcurrencyLimit> limit, runtime::Env& env)
+      : limit_(std::move(limit)), env_(&env), admitted_(env.now()) {}
+  LimitPermit(LimitPermit&& other) noexcept = default;
+  LimitPermit& operator=(LimitPermit&& other) noexcept {
+    release(false);
+    limit_ = std::move(other.limit_);
+    env_ = other.env_;
+    admitted_ = other.admitted_;
+    return *this;
+  }
+  ~LimitPermit() { release(false); }
+
+  void release(bool ok) {
+    if (limit_ == nullptr) return;
+    std::exchange(limit_, nullptr)->release(env_->now() - admitted_, ok);
+  }
+
+ private:
+  std::shared_ptr<ConcurrencyLimit> limit_;
+  runtime::Env* env_ = nullptr;
+  runtime::TimePoint admitted_{};
+};
+
+}  // namespace
 
 struct Server::State {
   State(runtime::Env& env, transport::Network& network, ServerOptions options)
@@ -121,7 +156,7 @@ class ServerConnection final : public Connection::Delegate,
   }
   void dispatch(uint64_t id, Call& call);
   awaitable<void> run(uint64_t id, const Handler* handler, std::shared_ptr<ServerContext> context,
-                      Buffer request);
+                      Buffer request, LimitPermit permit);
   void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected);
   void cancel_running();
 
@@ -200,18 +235,32 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
                                        " queued or running on its worker pool"));
     }
   }
+  LimitPermit permit;
+  if (const auto& limit = state_->options.concurrency_limit;
+      limit != nullptr && found->first != kHealthCheckMethod) {
+    if (!limit->try_acquire()) {
+      if (found->second.blocking) state_->blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
+      state_->end_call();
+      return reject(id, resource_exhausted_error("server over its adaptive concurrency limit " +
+                                                 std::to_string(limit->limit())));
+    }
+    permit = LimitPermit(limit, state_->env);
+  }
   call.dispatched = true;
   call.cancel = std::make_shared<asio::cancellation_signal>();
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
   // when the call's table entry (the other owner) may already be gone.
-  asio::co_spawn(executor(), run(id, &found->second.handler, call.context, std::move(call.request)),
-                 asio::bind_cancellation_slot(call.cancel->slot(),
-                                              [signal = call.cancel](std::exception_ptr) {}));
+  asio::co_spawn(
+      executor(),
+      run(id, &found->second.handler, call.context, std::move(call.request), std::move(permit)),
+      asio::bind_cancellation_slot(call.cancel->slot(),
+                                   [signal = call.cancel](std::exception_ptr) {}));
 }
 
 // Runs the handler; exceptions become INTERNAL; the deadline cancels it.
 awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
-                                      std::shared_ptr<ServerContext> context, Buffer request) {
+                                      std::shared_ptr<ServerContext> context, Buffer request,
+                                      LimitPermit permit) {
   auto self = shared_from_this();
   auto guarded = [](const Handler* h, ServerContext& ctx, Buffer req) -> awaitable<Result<Buffer>> {
     try {
@@ -256,6 +305,7 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
   for (size_t i = ran; i-- > 0;) {
     interceptors[i]->after_handler(*context, final_status, state_->env.now() - start);
   }
+  permit.release(result.ok());
   finish(id, *context, std::move(result), rejected);
 }
 

@@ -9,8 +9,9 @@
 //
 // Each accepted connection lives on one executor (its listener shard's) and its calls are
 // handled there, as coroutines. Calls are rejected *before dispatch* (so a client may retry
-// them safely) with RESOURCE_EXHAUSTED past max_concurrent_calls_per_connection or
-// max_concurrent_calls, with DEADLINE_EXCEEDED when they arrive already expired, with
+// them safely) with RESOURCE_EXHAUSTED past max_concurrent_calls_per_connection,
+// max_concurrent_calls or the adaptive concurrency_limit (if one is set; health checks are
+// exempt), with DEADLINE_EXCEEDED when they arrive already expired, with
 // the UNIMPLEMENTED status code for an unknown method and UNAVAILABLE while shutting down. A
 // handler that throws ends its call with INTERNAL; the server stays up. `meshrpc.Health/Check`
 // answers "SERVING" (empty request) while the server runs.
@@ -26,6 +27,7 @@
 
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/result.h"
+#include "meshrpc/core/concurrency_limit.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
 #include "meshrpc/core/server_context.h"
@@ -55,6 +57,13 @@ struct ServerOptions {
   // before dispatch. 64: a few seconds of backlog for a pool of 4 at ~100 ms per call,
   // rather than an unbounded queue that turns overload into timeouts.
   size_t max_blocking_calls = 64;
+  // A limit on calls in flight that adapts to load, asked before each call is dispatched
+  // (after the fixed limits above); calls it sheds end RESOURCE_EXHAUSTED before dispatch, so
+  // clients may retry them on another server. Health checks are never shed: a server shedding
+  // load is still alive, and being taken out of rotation would move its load onto the rest.
+  // Null (the default): off, at the cost of one null check per call. See
+  // cluster/adaptive_limit.h for the latency-driven one.
+  std::shared_ptr<ConcurrencyLimit> concurrency_limit;
 };
 
 class Server {
