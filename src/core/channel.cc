@@ -20,6 +20,8 @@ namespace meshrpc::core {
 
 using namespace asio::experimental::awaitable_operators;
 
+class ClientConnection;
+
 // One call, shared by the caller's cancellation handler, its deadline timer and the
 // sub-connection. Every field but the handler is touched on the sub-channel's executor only.
 struct PendingCall {
@@ -40,6 +42,8 @@ struct PendingCall {
   asio::cancellation_signal deadline_cancel;
   // The wait_for_ready bound's timer: armed while the call waits for a connection.
   asio::cancellation_signal ready_cancel;
+  // The connection that took the call (to send it, or to queue it for a stream slot).
+  std::weak_ptr<ClientConnection> connection;
   uint64_t stream_id = 0;  // 0 until sent
   bool deadline_armed = false;
   bool ready_armed = false;
@@ -107,9 +111,12 @@ class ClientConnection final : public Connection::Delegate,
   // New calls may go here: not closed, and the server has not said GOAWAY.
   bool usable() const { return !closed_ && !going_away_; }
   bool closed() const { return closed_; }
+  // No call is running or waiting here.
+  bool idle() const { return active_.empty() && waiting_.empty(); }
 
   void start_call(const std::shared_ptr<PendingCall>& call) {
     if (!usable()) return complete(call, local_failure(unavailable_error("connection closed")));
+    call->connection = weak_from_this();
     if (active_.size() >= connection_->send_limits().max_concurrent_streams) {
       if (waiting_.size() >= options_.max_queued_calls) {
         return complete(
@@ -314,6 +321,9 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     for (auto& call : pending) complete(call, local_failure(cancelled_error("channel destroyed")));
     if (connection_) connection_->shut_down();  // its calls end with CANCELLED
     connection_.reset();
+    auto draining = std::move(draining_);
+    draining_.clear();
+    for (auto& connection : draining) connection->shut_down();
   }
 
   // On executor_: from the caller's cancellation slot (kLocal) or the deadline timer
@@ -321,12 +331,34 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   void abandon(const std::shared_ptr<PendingCall>& call, Status status, FailureOrigin origin) {
     if (call->completed) return;
     std::erase(pending_, call);
-    // The connection handles a call in flight (sends CANCEL) as well as one still queued.
-    if (connection_) return connection_->abandon(call, std::move(status), origin);
+    // The connection that took the call handles it, in flight (it sends CANCEL with the
+    // call's stream id, which means something on that connection only) or queued there.
+    if (auto connection = call->connection.lock()) {
+      return connection->abandon(call, std::move(status), origin);
+    }
     complete(call, failure(std::move(status), true, origin));
   }
 
  private:
+  // Before a new connection takes over: the old one (after GOAWAY, or closed) goes. If calls
+  // still run on it, it stays, draining, until it closes, so that they complete.
+  void retire_connection() {
+    std::erase_if(draining_, [](const auto& connection) { return connection->closed(); });
+    if (!connection_) return;
+    std::shared_ptr<ClientConnection> old = std::move(connection_);
+    if (old->closed() || old->idle()) return;  // nothing on it: dropping it closes it
+    old->on_closed_hook = [weak = weak_from_this(), raw = old.get(), executor = executor_] {
+      // Posted: the connection is inside its own callback here.
+      asio::post(executor, [weak, raw] {
+        if (auto self = weak.lock()) {
+          std::erase_if(self->draining_,
+                        [raw](const auto& connection) { return connection.get() == raw; });
+        }
+      });
+    };
+    draining_.push_back(std::move(old));
+  }
+
   // A wait-for-ready call whose bound has not passed: it does not fail for want of a
   // connection.
   bool waits_for_ready(const PendingCall& call) const {
@@ -477,6 +509,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     backoff_ = options_.backoff_initial;
     retry_after_ = {};
     last_error_ = Status();
+    retire_connection();
     connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
     connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();
@@ -516,6 +549,8 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   asio::any_io_executor executor_;
   std::shared_ptr<ClientConnection> connection_;
   std::deque<std::shared_ptr<PendingCall>> pending_;  // waiting for the connection
+  // Connections replaced after a GOAWAY that still carry calls; each stays until it closes.
+  std::vector<std::shared_ptr<ClientConnection>> draining_;
   bool connecting_ = false;
   bool shut_down_ = false;
   std::atomic<bool> connected_{false};
