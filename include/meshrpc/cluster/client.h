@@ -40,7 +40,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_future.hpp>
 #include <cstdint>
 #include <future>
 #include <map>
@@ -189,8 +188,12 @@ class Client {
   Status unicast(const transport::Address& target, const codec::Method<Request, Reply>& method,
                  const Request& request, Reply* reply, CallOptions options = {}) {
     if (Status usable = check_blocking_allowed(); !usable.ok()) return usable;
-    std::future<Result<Reply>> future =
-        async_call(target, method, request, std::move(options), asio::use_future);
+    std::promise<Result<Reply>> promise;
+    std::future<Result<Reply>> future = promise.get_future();
+    // A plain callback: it runs on one of the client's executors, not on asio::use_future's
+    // hidden thread pool.
+    async_call(target, method, request, std::move(options),
+               [&promise](Result<Reply> result) { promise.set_value(std::move(result)); });
     Result<Reply> result = future.get();
     if (!result.ok()) return std::move(result).status();
     if (reply != nullptr) *reply = std::move(*result);
@@ -209,6 +212,9 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
   // Starts a call; `handler` runs once, on `completion_executor`. What async_call does.
+  // Two guarantees callers (broadcast) build on: the handler's cancellation slot is attached
+  // before this returns, so a cancel emitted right after is never lost; and the handler is
+  // never run inline, always posted to `completion_executor`.
   void start_call(transport::Address target, std::string method, Buffer request,
                   CallOptions options, asio::any_io_executor completion_executor,
                   CallHandler handler);
