@@ -25,18 +25,6 @@ namespace {
 // or hedge from a new call.
 constexpr std::string_view kAttemptMetadataKey = "meshrpc-attempt";
 
-std::string_view breaker_state_name(CircuitBreaker::State state) {
-  switch (state) {
-    case CircuitBreaker::State::kClosed:
-      return "closed";
-    case CircuitBreaker::State::kOpen:
-      return "open";
-    case CircuitBreaker::State::kHalfOpen:
-      return "half-open";
-  }
-  return "unknown";
-}
-
 int64_t to_ms(runtime::Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
@@ -106,16 +94,18 @@ std::shared_ptr<Client::Endpoint> Client::Shared::endpoint(const transport::Addr
     slot = std::make_shared<Endpoint>(env, network, address, options);
     if (options.circuit_breaker) {
       slot->breaker.emplace(key, *options.circuit_breaker);
-      slot->breaker->set_observer([](std::string_view name,
-                                     const CircuitBreaker::Transition& transition) {
-        if (transition.to == CircuitBreaker::State::kOpen) {
-          MESHRPC_LOG_WARN("circuit for {} {} -> open for {} ms", name,
-                           breaker_state_name(transition.from), to_ms(transition.open_duration));
-        } else {
-          MESHRPC_LOG_INFO("circuit for {} {} -> {}", name, breaker_state_name(transition.from),
-                           breaker_state_name(transition.to));
-        }
-      });
+      slot->breaker->set_observer(
+          [](std::string_view name, const CircuitBreaker::Transition& transition) {
+            if (transition.to == CircuitBreaker::State::kOpen) {
+              MESHRPC_LOG_WARN("circuit for {} {} -> open for {} ms", name,
+                               resilience::circuit_state_name(transition.from),
+                               to_ms(transition.open_duration));
+            } else {
+              MESHRPC_LOG_INFO("circuit for {} {} -> {}", name,
+                               resilience::circuit_state_name(transition.from),
+                               resilience::circuit_state_name(transition.to));
+            }
+          });
     }
   }
   return slot;

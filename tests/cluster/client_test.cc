@@ -40,6 +40,13 @@ resilience::RetryPolicy fixed_retry(int attempts, runtime::Duration backoff = 10
   return policy;
 }
 
+// Options for a call to a method declared idempotent (retried even after it was sent).
+CallOptions idempotent() {
+  CallOptions options;
+  options.idempotency = core::Idempotency::kIdempotent;
+  return options;
+}
+
 class ClusterClientTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override { harness_ = GetParam().make(); }
@@ -147,8 +154,7 @@ TEST_P(ClusterClientTest, RetriesRecoverFromUnavailableOnAnIdempotentMethod) {
   ClientOptions options;
   options.retry = fixed_retry(3, 20ms);
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   core::CallResult result = call("/test.T/Flaky", call_options);
   ASSERT_THAT(result.status, IsOk());
   EXPECT_EQ(result.response.to_string(), "ok");
@@ -180,8 +186,7 @@ TEST_P(ClusterClientTest, InvalidArgumentIsNotRetried) {
   flaky_failures_ = 100;
   flaky_code_ = StatusCode::kInvalidArgument;
   make_client();
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   core::CallResult result = call("/test.T/Flaky", call_options);
   EXPECT_THAT(result.status, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_EQ(flaky_calls_, 1);  // the server saw exactly one call
@@ -228,8 +233,7 @@ TEST_P(ClusterClientTest, PushbackStopStopsRetries) {
   flaky_failures_ = 100;
   pushback_ = "stop";
   make_client();
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   EXPECT_THAT(call("/test.T/Flaky", call_options).status, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(flaky_calls_, 1);
   EXPECT_EQ(client_->stats().pushback_stops, 1u);
@@ -242,8 +246,7 @@ TEST_P(ClusterClientTest, PushbackDelayIsHonoured) {
   ClientOptions options;
   options.retry = fixed_retry(3);
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   EXPECT_THAT(call("/test.T/Flaky", call_options).status, IsOk());
   EXPECT_EQ(flaky_calls_, 2);
   EXPECT_EQ(client_->stats().pushback_delays, 1u);
@@ -258,8 +261,7 @@ TEST_P(ClusterClientTest, AnEmptyRetryBudgetStopsRetries) {
   options.retry_budget.ratio = 0;
   options.retry_budget.min_retries_per_second = 0;
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   EXPECT_THAT(call("/test.T/Flaky", call_options).status, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(flaky_calls_, 1);
   EXPECT_EQ(client_->stats().retries_budget_denied, 1u);
@@ -271,8 +273,7 @@ TEST_P(ClusterClientTest, RetriesNeverOutliveTheDeadline) {
   ClientOptions options;
   options.retry = fixed_retry(5, 100ms);
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   call_options.timeout = 250ms;
   EXPECT_THAT(call("/test.T/Flaky", call_options).status, StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(flaky_calls_, 3);  // at 0, 100 and 200 ms; a fourth at 300 ms would be too late
@@ -288,8 +289,7 @@ TEST_P(ClusterClientTest, PerAttemptTimeoutRetriesAHungIdempotentCall) {
   options.retry = fixed_retry(3);
   options.retry.per_attempt_timeout = 100ms;
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   core::CallResult result = call("/test.T/Hang", call_options);
   ASSERT_THAT(result.status, IsOk());
   EXPECT_EQ(result.response.to_string(), "fast 2");
@@ -368,8 +368,7 @@ TEST_P(ClusterClientTest, HedgesAndRetriesShareMaxAttemptsAndGiveOneResult) {
   hedging.max_extra_load = 4.0;
   options.hedging = hedging;
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   core::CallResult result = call("/test.T/Flaky", call_options);
   EXPECT_THAT(result.status, StatusIs(StatusCode::kUnavailable));
   // Four attempts in all, whatever mix of hedges and retries: never more than max_attempts.
@@ -560,8 +559,7 @@ TEST_P(ClusterClientTest, DestroyingTheClientCancelsACallWaitingToRetry) {
   ClientOptions options;
   options.retry = fixed_retry(3, 1h);  // the retry would wait an hour
   make_client(options);
-  CallOptions call_options;
-  call_options.idempotency = core::Idempotency::kIdempotent;
+  CallOptions call_options = idempotent();
   core::CallResult result;
   ASSERT_THAT(harness_->run_client([&]() -> awaitable<Status> {
     auto executor = co_await asio::this_coro::executor;
