@@ -70,8 +70,8 @@ struct RetryPolicy {
 Status validate_retry_policy(const RetryPolicy& policy);
 
 // Where a failed attempt's status came from (declared in base: core reports it).
-using ::meshrpc::FailureOrigin;
 using ::meshrpc::failure_origin_name;
+using ::meshrpc::FailureOrigin;
 
 // What is known about one failed attempt.
 struct AttemptFailure {
