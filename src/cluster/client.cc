@@ -74,7 +74,7 @@ struct Client::Shared {
   struct Counters {
     std::atomic<uint64_t> calls{0}, attempts{0}, retries{0}, hedges{0}, retries_budget_denied{0},
         hedges_load_denied{0}, pushback_stops{0}, pushback_delays{0}, breaker_rejections{0},
-        losers_cancelled{0};
+        losers_cancelled{0}, circuits_opened{0};
   } counters;
 
   std::shared_ptr<Endpoint> endpoint(const transport::Address& address);
@@ -95,8 +95,9 @@ std::shared_ptr<Client::Endpoint> Client::Shared::endpoint(const transport::Addr
     if (options.circuit_breaker) {
       slot->breaker.emplace(key, *options.circuit_breaker);
       slot->breaker->set_observer(
-          [](std::string_view name, const CircuitBreaker::Transition& transition) {
+          [this](std::string_view name, const CircuitBreaker::Transition& transition) {
             if (transition.to == CircuitBreaker::State::kOpen) {
+              counters.circuits_opened.fetch_add(1, std::memory_order_relaxed);
               MESHRPC_LOG_WARN("circuit for {} {} -> open for {} ms", name,
                                resilience::circuit_state_name(transition.from),
                                to_ms(transition.open_duration));
@@ -605,6 +606,7 @@ ClientStats Client::stats() const {
   stats.pushback_delays = get(c.pushback_delays);
   stats.breaker_rejections = get(c.breaker_rejections);
   stats.losers_cancelled = get(c.losers_cancelled);
+  stats.circuits_opened = get(c.circuits_opened);
   return stats;
 }
 

@@ -416,6 +416,7 @@ TEST_P(ClusterClientTest, BreakerOpensFailsFastThenHalfOpensAndCloses) {
   EXPECT_TRUE(rejected.not_processed);
   EXPECT_EQ(flaky_calls_, 3);  // the rejected call never reached the server
   EXPECT_EQ(client_->stats().breaker_rejections, 1u);
+  EXPECT_EQ(client_->stats().circuits_opened, 1u);
 
   // After the open period a probe goes through; it succeeds and the circuit closes.
   ASSERT_THAT(harness_->run_client([&]() -> awaitable<Status> {

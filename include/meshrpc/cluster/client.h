@@ -118,6 +118,7 @@ struct ClientStats {
   uint64_t pushback_delays = 0;        // retries a server's "retry after" delayed
   uint64_t breaker_rejections = 0;     // attempts refused because a circuit was open
   uint64_t losers_cancelled = 0;       // outstanding attempts cancelled because another won
+  uint64_t circuits_opened = 0;        // breaker transitions to open (from closed or half-open)
 };
 
 class Client {
