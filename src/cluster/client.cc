@@ -119,14 +119,42 @@ resilience::Hedger* Client::Shared::hedger(const std::string& method) {
   return slot.get();
 }
 
+// Where a call's attempts go. A unicast call has one endpoint (FixedRoute); a call to a
+// service picks a provider per attempt, excluding those that already failed in the call
+// (the discovery layer's failover), on the same attempt counter and budget.
+class Route {
+ public:
+  virtual ~Route() = default;
+  // The next attempt's endpoint, avoiding `failed` when it can; null when there is none
+  // (then `*why` says why).
+  virtual std::shared_ptr<Client::Endpoint> next(const std::vector<const Client::Endpoint*>& failed,
+                                                 Status* why) = 0;
+  // Whether a refused endpoint (open circuit) can be skipped for another.
+  virtual bool has_alternatives() const = 0;
+};
+
+class FixedRoute final : public Route {
+ public:
+  explicit FixedRoute(std::shared_ptr<Client::Endpoint> endpoint)
+      : endpoint_(std::move(endpoint)) {}
+  std::shared_ptr<Client::Endpoint> next(const std::vector<const Client::Endpoint*>&,
+                                         Status*) override {
+    return endpoint_;
+  }
+  bool has_alternatives() const override { return false; }
+
+ private:
+  std::shared_ptr<Client::Endpoint> endpoint_;
+};
+
 // One call: its attempts, timers and decisions, all on one executor of the env.
 class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
  public:
-  UnaryCall(std::shared_ptr<Client::Shared> shared, std::shared_ptr<Client::Endpoint> endpoint,
+  UnaryCall(std::shared_ptr<Client::Shared> shared, std::unique_ptr<Route> route,
             std::string method, Buffer request, CallOptions options, asio::any_io_executor executor,
             asio::any_io_executor completion_executor, Client::CallHandler handler)
       : shared_(std::move(shared)),
-        endpoint_(std::move(endpoint)),
+        route_(std::move(route)),
         method_(std::move(method)),
         request_(std::move(request)),
         policy_(options.retry ? *options.retry : shared_->options.retry),
@@ -212,6 +240,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
 
  private:
   struct Attempt {
+    std::shared_ptr<Client::Endpoint> endpoint;
     runtime::TimePoint sent_at;
     asio::cancellation_signal cancel;
     bool outstanding = true;
@@ -226,6 +255,11 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     return result;
   }
 
+  // The last attempt's endpoint, for log lines.
+  std::string target() const {
+    return attempts_.empty() ? std::string("-") : attempts_.back()->endpoint->address.to_string();
+  }
+
   int attempts_allowed() const {
     return std::clamp(policy_.max_attempts, 1, resilience::kMaxAttemptsLimit);
   }
@@ -233,22 +267,34 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
   void launch_attempt(bool is_hedge) {
     Client::Shared& shared = *shared_;
     const runtime::TimePoint now = shared.env.now();
+    std::shared_ptr<Client::Endpoint> endpoint;
     bool admitted = false;
-    if (endpoint_->breaker) {
+    while (!endpoint) {
+      Status why;
+      endpoint = route_->next(failed_, &why);
+      if (!endpoint) {
+        if (outstanding_ > 0) return;  // nowhere for a hedge to go; the others continue
+        return finish(last_failure_ ? std::move(*last_failure_) : local_failure(std::move(why)));
+      }
+      if (!endpoint->breaker) break;
       Status allowed;
       {
-        std::lock_guard lock(endpoint_->mutex);
-        allowed = endpoint_->breaker->allow(now);
+        std::lock_guard lock(endpoint->mutex);
+        allowed = endpoint->breaker->allow(now);
       }
-      if (!allowed.ok()) {
-        shared.counters.breaker_rejections.fetch_add(1, std::memory_order_relaxed);
-        MESHRPC_LOG_DEBUG("{} to {}: {}", method_, endpoint_->address.to_string(),
-                          allowed.message());
-        if (outstanding_ > 0) return;  // a hedge that cannot go; the others continue
-        return finish(last_failure_ ? std::move(*last_failure_)
-                                    : local_failure(std::move(allowed)));
+      if (allowed.ok()) {
+        admitted = true;
+        break;
       }
-      admitted = true;
+      shared.counters.breaker_rejections.fetch_add(1, std::memory_order_relaxed);
+      MESHRPC_LOG_DEBUG("{} to {}: {}", method_, endpoint->address.to_string(), allowed.message());
+      if (route_->has_alternatives()) {  // skip it, as if it had failed in this call
+        failed_.push_back(endpoint.get());
+        endpoint.reset();
+        continue;
+      }
+      if (outstanding_ > 0) return;  // a hedge that cannot go; the others continue
+      return finish(last_failure_ ? std::move(*last_failure_) : local_failure(std::move(allowed)));
     }
     const int number = ++attempts_made_;
     shared.counters.attempts.fetch_add(1, std::memory_order_relaxed);
@@ -267,9 +313,10 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     auto& attempt = *attempts_.emplace_back(std::make_unique<Attempt>());
     attempt.sent_at = now;
     attempt.breaker_admitted = admitted;
+    attempt.endpoint = std::move(endpoint);
     ++outstanding_;
     const size_t index = attempts_.size() - 1;
-    endpoint_->channel.async_call(
+    attempt.endpoint->channel.async_call(
         method_, request_, std::move(options),
         asio::bind_cancellation_slot(
             attempt.cancel.slot(),
@@ -301,6 +348,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     const runtime::TimePoint now = shared_->env.now();
     report_to_breaker(attempt, result, now);
     if (finished_) return;  // a loser, cancelled after another attempt decided the call
+    if (!result.ok()) failed_.push_back(attempt.endpoint.get());
 
     if (hedger_ != nullptr && (result.ok() || result.origin == FailureOrigin::kServer)) {
       std::lock_guard lock(shared_->policy_mutex);
@@ -323,15 +371,13 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
       pushback = resilience::parse_pushback(*value);
     }
     if (!decision.retry()) {
-      MESHRPC_LOG_DEBUG("{} to {}: attempt {} failed ({}), not retried: {}", method_,
-                        endpoint_->address.to_string(), attempts_made_, result.status.to_string(),
-                        decision.reason);
+      MESHRPC_LOG_DEBUG("{} to {}: attempt {} failed ({}), not retried: {}", method_, target(),
+                        attempts_made_, result.status.to_string(), decision.reason);
       return finish(std::move(result));
     }
     if (pushback.kind == resilience::Pushback::Kind::kDoNotRetry) {
       shared_->counters.pushback_stops.fetch_add(1, std::memory_order_relaxed);
-      MESHRPC_LOG_DEBUG("{} to {}: server said do not retry", method_,
-                        endpoint_->address.to_string());
+      MESHRPC_LOG_DEBUG("{} to {}: server said do not retry", method_, target());
       return finish(std::move(result));
     }
     last_failure_ = std::move(result);
@@ -343,8 +389,8 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
   void schedule_retry(runtime::TimePoint now, const resilience::Pushback& pushback) {
     Client::Shared& shared = *shared_;
     auto give_up = [&](std::string_view why) {
-      MESHRPC_LOG_DEBUG("{} to {}: not retried after attempt {}: {}", method_,
-                        endpoint_->address.to_string(), attempts_made_, why);
+      MESHRPC_LOG_DEBUG("{} to {}: not retried after attempt {}: {}", method_, target(),
+                        attempts_made_, why);
       finish(std::move(*last_failure_));
     };
     if (attempts_made_ >= attempts_allowed()) return give_up("no attempts left");
@@ -364,17 +410,16 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
       shared.counters.retries_budget_denied.fetch_add(1, std::memory_order_relaxed);
       return give_up("retry budget spent");
     }
-    MESHRPC_LOG_DEBUG("{} to {}: attempt {} failed ({}), retrying in {} ms", method_,
-                      endpoint_->address.to_string(), attempts_made_,
-                      last_failure_->status.to_string(), to_ms(delay));
+    MESHRPC_LOG_DEBUG("{} to {}: attempt {} failed ({}), retrying in {} ms", method_, target(),
+                      attempts_made_, last_failure_->status.to_string(), to_ms(delay));
     arm_timer(now + delay, TimerKind::kBackoff);
   }
 
   void report_to_breaker(Attempt& attempt, const core::CallResult& result, runtime::TimePoint now) {
     if (!attempt.breaker_admitted) return;
     attempt.breaker_admitted = false;
-    std::lock_guard lock(endpoint_->mutex);
-    CircuitBreaker& breaker = *endpoint_->breaker;
+    std::lock_guard lock(attempt.endpoint->mutex);
+    CircuitBreaker& breaker = *attempt.endpoint->breaker;
     if (result.ok()) return breaker.on_success(now);
     // A failure made up here (a local limit, a cancel) says nothing about the endpoint.
     if (result.origin == FailureOrigin::kLocal || result.status.code() == StatusCode::kCancelled) {
@@ -428,9 +473,8 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
       shared.counters.retries_budget_denied.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    MESHRPC_LOG_DEBUG("{} to {}: no answer after {} ms, hedging (attempt {})", method_,
-                      endpoint_->address.to_string(), to_ms(now - attempts_.back()->sent_at),
-                      attempts_made_ + 1);
+    MESHRPC_LOG_DEBUG("{} to {}: no answer after {} ms, hedging (attempt {})", method_, target(),
+                      to_ms(now - attempts_.back()->sent_at), attempts_made_ + 1);
     launch_attempt(true);
   }
 
@@ -458,7 +502,9 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
   }
 
   std::shared_ptr<Client::Shared> shared_;
-  std::shared_ptr<Client::Endpoint> endpoint_;
+  std::unique_ptr<Route> route_;
+  // Endpoints that failed (or refused) in this call, for a route with alternatives to avoid.
+  std::vector<const Client::Endpoint*> failed_;
   std::string method_;
   Buffer request_;
   core::CallOptions attempt_options_;  // metadata and idempotency; the deadline is per attempt
@@ -558,9 +604,9 @@ void Client::start_call(transport::Address target, std::string method, Buffer re
                         CallHandler handler) {
   shared_->counters.calls.fetch_add(1, std::memory_order_relaxed);
   if (method.empty() || method.front() != '/') method = core::canonical_method_name(method);
-  auto endpoint = shared_->endpoint(target);
+  auto route = std::make_unique<FixedRoute>(shared_->endpoint(target));
   auto executor = default_executor();
-  auto call = std::make_shared<UnaryCall>(shared_, std::move(endpoint), std::move(method),
+  auto call = std::make_shared<UnaryCall>(shared_, std::move(route), std::move(method),
                                           std::move(request), std::move(options), executor,
                                           std::move(completion_executor), std::move(handler));
   {
