@@ -119,20 +119,7 @@ resilience::Hedger* Client::Shared::hedger(const std::string& method) {
   return slot.get();
 }
 
-// Where a call's attempts go. A unicast call has one endpoint (FixedRoute); a call to a
-// service picks a provider per attempt, excluding those that already failed in the call
-// (the discovery layer's failover), on the same attempt counter and budget.
-class Route {
- public:
-  virtual ~Route() = default;
-  // The next attempt's endpoint, avoiding `failed` when it can; null when there is none
-  // (then `*why` says why).
-  virtual std::shared_ptr<Client::Endpoint> next(const std::vector<const Client::Endpoint*>& failed,
-                                                 Status* why) = 0;
-  // Whether a refused endpoint (open circuit) can be skipped for another.
-  virtual bool has_alternatives() const = 0;
-};
-
+// A unicast call: every attempt to one endpoint.
 class FixedRoute final : public Route {
  public:
   explicit FixedRoute(std::shared_ptr<Client::Endpoint> endpoint)
@@ -274,7 +261,9 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
       endpoint = route_->next(failed_, &why);
       if (!endpoint) {
         if (outstanding_ > 0) return;  // nowhere for a hedge to go; the others continue
-        return finish(last_failure_ ? std::move(*last_failure_) : local_failure(std::move(why)));
+        if (!last_failure_) return finish(local_failure(std::move(why)));
+        last_failure_->status = last_failure_->status.with_context(why.message());
+        return finish(std::move(*last_failure_));
       }
       if (!endpoint->breaker) break;
       Status allowed;
@@ -347,6 +336,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     --outstanding_;
     const runtime::TimePoint now = shared_->env.now();
     report_to_breaker(attempt, result, now);
+    route_->on_attempt_finished(*attempt.endpoint, now, now - attempt.sent_at, result);
     if (finished_) return;  // a loser, cancelled after another attempt decided the call
     if (!result.ok()) failed_.push_back(attempt.endpoint.get());
 
@@ -393,9 +383,18 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
                         attempts_made_, why);
       finish(std::move(*last_failure_));
     };
-    if (attempts_made_ >= attempts_allowed()) return give_up("no attempts left");
+    if (attempts_made_ >= attempts_allowed()) {
+      if (route_->has_alternatives()) {
+        last_failure_->status = last_failure_->status.with_context(
+            "max_attempts " + std::to_string(attempts_allowed()) + " exceeded");
+      }
+      return give_up("no attempts left");
+    }
     if (shared.closed.load(std::memory_order_acquire)) return give_up("client destroyed");
-    runtime::Duration delay = backoff_.next(random_);
+    // Another endpoint goes at once: the backoff gives a failing endpoint room, and the next
+    // attempt goes elsewhere. A pushback delay still holds.
+    runtime::Duration delay =
+        route_->has_alternatives() ? runtime::Duration::zero() : backoff_.next(random_);
     if (pushback.kind == resilience::Pushback::Kind::kRetryAfter) {
       shared.counters.pushback_delays.fetch_add(1, std::memory_order_relaxed);
       delay = std::max(delay, pushback.retry_after);
@@ -602,9 +601,22 @@ asio::any_io_executor Client::default_executor() {
 void Client::start_call(transport::Address target, std::string method, Buffer request,
                         CallOptions options, asio::any_io_executor completion_executor,
                         CallHandler handler) {
+  start_routed_call(std::make_unique<FixedRoute>(shared_->endpoint(target)), std::move(method),
+                    std::move(request), std::move(options), std::move(completion_executor),
+                    std::move(handler));
+}
+
+std::shared_ptr<Client::Endpoint> Client::endpoint(const transport::Address& target) {
+  return shared_->endpoint(target);
+}
+
+const transport::Address& Client::address_of(const Endpoint& endpoint) { return endpoint.address; }
+
+void Client::start_routed_call(std::unique_ptr<Route> route, std::string method, Buffer request,
+                               CallOptions options, asio::any_io_executor completion_executor,
+                               CallHandler handler) {
   shared_->counters.calls.fetch_add(1, std::memory_order_relaxed);
   if (method.empty() || method.front() != '/') method = core::canonical_method_name(method);
-  auto route = std::make_unique<FixedRoute>(shared_->endpoint(target));
   auto executor = default_executor();
   auto call = std::make_shared<UnaryCall>(shared_, std::move(route), std::move(method),
                                           std::move(request), std::move(options), executor,

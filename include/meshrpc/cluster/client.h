@@ -49,6 +49,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/status.h"
@@ -104,6 +105,9 @@ struct CallOptions : core::CallOptions {
   // call's applies, and its propagated metadata (core::kPropagatedMetadataPrefix) is sent on.
   // Must outlive the start of the call only.
   const core::ServerContext* parent = nullptr;
+  // For a ServiceClient with the ring_hash balancer: calls with one key go to one provider
+  // while it is eligible (sharded data). Hash string keys with stable_hash64().
+  std::optional<uint64_t> hash_key;
 };
 
 // Counters over the client's life; each a relaxed snapshot.
@@ -120,6 +124,8 @@ struct ClientStats {
   uint64_t losers_cancelled = 0;       // outstanding attempts cancelled because another won
   uint64_t circuits_opened = 0;        // breaker transitions to open (from closed or half-open)
 };
+
+class Route;
 
 class Client {
  public:
@@ -223,7 +229,17 @@ class Client {
 
   // Internal state shared with calls in flight; defined in client.cc.
   struct Shared;
+  // One address: its channel and circuit breaker (opaque outside client.cc).
   struct Endpoint;
+
+  // The endpoint for `target`, created on first use and kept for the client's life.
+  std::shared_ptr<Endpoint> endpoint(const transport::Address& target);
+  // start_call with each attempt sent where `route` says (ServiceClient's failover).
+  void start_routed_call(std::unique_ptr<Route> route, std::string method, Buffer request,
+                         CallOptions options, asio::any_io_executor completion_executor,
+                         CallHandler handler);
+  // The address of an endpoint.
+  static const transport::Address& address_of(const Endpoint& endpoint);
 
  private:
   class EndpointInvoker;
@@ -234,6 +250,27 @@ class Client {
   std::shared_ptr<Shared> shared_;
   std::mutex invokers_mutex_;
   std::unordered_map<std::string, std::unique_ptr<EndpointInvoker>> invokers_;
+};
+
+// Where a call's attempts go. A unicast call has one endpoint; a call to a service picks a
+// provider per attempt, avoiding those that failed in the call (the attempts share one
+// counter, one budget). Used on the call's executor only, one call at a time.
+class Route {
+ public:
+  virtual ~Route() = default;
+  // The next attempt's endpoint, avoiding `failed` (endpoints that failed or refused in this
+  // call) when it can; null when there is none, with `*why` saying why.
+  virtual std::shared_ptr<Client::Endpoint> next(const std::vector<const Client::Endpoint*>& failed,
+                                                 Status* why) = 0;
+  // True when another endpoint may be tried after one fails: an open circuit is then skipped,
+  // a retry goes at once (the backoff protects an endpoint, and this is another one), and a
+  // call that runs out of attempts says so.
+  virtual bool has_alternatives() const = 0;
+  // Each attempt that next() routed ends here (cancelled losers too), for load feedback.
+  virtual void on_attempt_finished(const Client::Endpoint& endpoint, runtime::TimePoint now,
+                                   runtime::Duration latency, const core::CallResult& result) {
+    (void)endpoint, (void)now, (void)latency, (void)result;
+  }
 };
 
 }  // namespace meshrpc::cluster
