@@ -617,6 +617,20 @@ void Client::start_routed_call(std::unique_ptr<Route> route, std::string method,
                                CallHandler handler) {
   shared_->counters.calls.fetch_add(1, std::memory_order_relaxed);
   if (method.empty() || method.front() != '/') method = core::canonical_method_name(method);
+  if (options.retry) {
+    // A per-call policy is checked here; the client's was checked at construction.
+    if (Status invalid = resilience::validate_retry_policy(*options.retry); !invalid.ok()) {
+      core::CallResult result;
+      result.status = invalid.with_context("CallOptions::retry");
+      result.not_processed = true;
+      result.origin = FailureOrigin::kLocal;
+      asio::post(completion_executor,
+                 [handler = std::move(handler), result = std::move(result)]() mutable {
+                   std::move(handler)(std::move(result));
+                 });
+      return;
+    }
+  }
   auto executor = default_executor();
   auto call = std::make_shared<UnaryCall>(shared_, std::move(route), std::move(method),
                                           std::move(request), std::move(options), executor,

@@ -614,6 +614,19 @@ TEST_P(ClusterClientTest, WaitForReadyCallsQueueUntilTheServerComesUp) {
   EXPECT_LT(elapsed_, 5s);
 }
 
+TEST_P(ClusterClientTest, AnInvalidPerCallRetryPolicyIsInvalidArgumentNotAThrow) {
+  start_server();
+  make_client();
+  CallOptions call_options;
+  call_options.retry = resilience::RetryPolicy{};
+  call_options.retry->per_attempt_timeout = runtime::Duration(-1ms);
+  core::CallResult result = call("/test.T/Flaky", call_options);
+  EXPECT_THAT(result.status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("CallOptions::retry")));
+  EXPECT_TRUE(result.not_processed);
+  EXPECT_EQ(flaky_calls_, 0);
+}
+
 TEST(ClusterClientOptionsTest, InvalidPoliciesThrowAtConstruction) {
   runtime::SimEnv sim(1);
   transport::SimNetwork net(sim);
