@@ -5,23 +5,57 @@
 #include <stdexcept>
 #include <vector>
 
+#include "meshrpc/base/logging.h"
 #include "meshrpc/resilience/circuit_breaker.h"
 #include "meshrpc/runtime/random.h"
 
 namespace meshrpc::cluster {
 
 struct ServiceClient::State {
-  State(std::string s, std::unique_ptr<LoadBalancer> b, uint64_t seed)
-      : service(std::move(s)), balancer(std::move(b)), random(seed) {}
+  State(std::string s, std::unique_ptr<LoadBalancer> b, uint64_t seed,
+        const std::optional<resilience::OutlierDetectionOptions>& outlier_options)
+      : service(std::move(s)), balancer(std::move(b)), random(seed) {
+    if (outlier_options) outliers.emplace(*outlier_options);
+  }
 
   const std::string service;
-  std::mutex mutex;  // guards everything below
+  mutable std::mutex mutex;  // guards everything below
   std::unique_ptr<LoadBalancer> balancer;
   ProviderSnapshot providers;  // what the balancer's indices refer to
   runtime::Random random;
+  std::optional<resilience::OutlierDetector> outliers;  // when outlier detection is on
+  uint64_t outlier_panic_picks = 0;
 };
 
 namespace {
+
+// Logs the detector's ejections and returns; called without the state's mutex held.
+void log_transitions(const std::string& service,
+                     const std::vector<resilience::OutlierDetector::Transition>& transitions) {
+  for (const auto& t : transitions) {
+    if (t.ejected) {
+      MESHRPC_LOG_INFO(
+          "{}: provider {} ejected for {} ms ({}, ejection {})", service, t.node_id,
+          std::chrono::duration_cast<std::chrono::milliseconds>(t.ejection_time).count(),
+          resilience::outlier_reason_name(t.reason), t.times_ejected);
+    } else {
+      MESHRPC_LOG_INFO("{}: provider {} back in rotation on probation", service, t.node_id);
+    }
+  }
+}
+
+// What an attempt's outcome says about its provider, for outlier detection: nothing (a local
+// failure or a cancel), a failure (the breaker's notion, counts_as_breaker_failure), or a
+// success (an answer, an application error included). A deadline that passes while the
+// channel is still connecting ends the attempt with origin kTransport, so it is a failure:
+// the brpc #348 case of a provider whose connects time out behind short call deadlines.
+std::optional<bool> outlier_failure(const core::CallResult& result) {
+  if (result.ok()) return false;
+  if (result.origin == FailureOrigin::kLocal || result.status.code() == StatusCode::kCancelled) {
+    return std::nullopt;
+  }
+  return resilience::counts_as_breaker_failure(result.status);
+}
 
 // A service call's attempts: a provider per attempt from the balancer, excluding the ones
 // that failed in this call.
@@ -41,10 +75,45 @@ class ProviderRoute final : public Route {
         if (routed == endpoint) excluded.push_back(node_id);
       }
     }
+    std::vector<resilience::OutlierDetector::Transition> transitions;
+    std::shared_ptr<Client::Endpoint> endpoint = pick_endpoint(excluded, why, transitions);
+    log_transitions(state_->service, transitions);
+    return endpoint;
+  }
+
+  bool has_alternatives() const override { return true; }
+
+  void on_attempt_finished(const Client::Endpoint& endpoint, runtime::TimePoint now,
+                           runtime::Duration latency, const core::CallResult& result) override {
+    auto it = std::find_if(routed_.begin(), routed_.end(),
+                           [&](const auto& entry) { return entry.first == &endpoint; });
+    if (it == routed_.end()) return;
+    // As for the breaker: only outcomes that say the provider is unwell count against it.
+    const bool ok = result.ok() || !resilience::counts_as_breaker_failure(result.status);
+    std::vector<resilience::OutlierDetector::Transition> transitions;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->balancer->on_call_finished(it->second, now, latency, ok);
+      if (state_->outliers) {
+        if (const std::optional<bool> failure = outlier_failure(result)) {
+          state_->outliers->record(it->second, *failure, now);
+        }
+        transitions = state_->outliers->take_transitions();
+      }
+    }
+    log_transitions(state_->service, transitions);
+  }
+
+ private:
+  // The provider for the next attempt, or null with `*why`; the detector's transitions since
+  // the last call go to `transitions`, for logging once the mutex is released.
+  std::shared_ptr<Client::Endpoint> pick_endpoint(
+      const std::vector<std::string>& excluded, Status* why,
+      std::vector<resilience::OutlierDetector::Transition>& transitions) {
     std::lock_guard lock(state_->mutex);
     const auto& providers = state_->providers->providers;
-    PickRequest request{state_->random, client_.env().now(), hash_key_, excluded};
-    const std::optional<size_t> index = state_->balancer->pick(request);
+    const std::optional<size_t> index = pick(excluded, client_.env().now());
+    if (state_->outliers) transitions = state_->outliers->take_transitions();
     if (!index) {
       *why = providers.empty()
                  ? unavailable_error("no providers for service " + state_->service)
@@ -59,20 +128,22 @@ class ProviderRoute final : public Route {
     return endpoint;
   }
 
-  bool has_alternatives() const override { return true; }
-
-  void on_attempt_finished(const Client::Endpoint& endpoint, runtime::TimePoint now,
-                           runtime::Duration latency, const core::CallResult& result) override {
-    auto it = std::find_if(routed_.begin(), routed_.end(),
-                           [&](const auto& entry) { return entry.first == &endpoint; });
-    if (it == routed_.end()) return;
-    // As for the breaker: only outcomes that say the provider is unwell count against it.
-    const bool ok = result.ok() || !resilience::counts_as_breaker_failure(result.status);
-    std::lock_guard lock(state_->mutex);
-    state_->balancer->on_call_finished(it->second, now, latency, ok);
+  // Under the state's mutex: the balancer's pick avoiding the providers that failed in this
+  // call and the ejected ones; when that leaves none, ejection is ignored (panic).
+  std::optional<size_t> pick(const std::vector<std::string>& failed, runtime::TimePoint now) {
+    std::vector<std::string> ejected;
+    if (state_->outliers) ejected = state_->outliers->ejected_node_ids(now);
+    if (!ejected.empty()) {
+      std::vector<std::string> excluded = failed;
+      excluded.insert(excluded.end(), ejected.begin(), ejected.end());
+      PickRequest request{state_->random, now, hash_key_, excluded};
+      if (std::optional<size_t> index = state_->balancer->pick(request)) return index;
+      ++state_->outlier_panic_picks;
+    }
+    PickRequest request{state_->random, now, hash_key_, failed};
+    return state_->balancer->pick(request);
   }
 
- private:
   Client& client_;
   std::shared_ptr<ServiceClient::State> state_;
   std::optional<uint64_t> hash_key_;
@@ -98,14 +169,33 @@ ServiceClient::ServiceClient(Client& client, ProviderRegistry& registry, std::st
     : client_(client),
       registry_(registry),
       service_(std::move(service)),
-      state_(std::make_shared<State>(service_, make_balancer(options), client.env().random_u64())) {
+      state_(std::make_shared<State>(service_, make_balancer(options), client.env().random_u64(),
+                                     options.outlier_detection)) {
   // Called at once with the current list, then on every change: a registry update reaches
   // the balancer before the next pick.
   watch_ = registry_.watch(service_, [state = state_](const ProviderSnapshot& snapshot) {
     std::lock_guard lock(state->mutex);
     state->providers = snapshot;
     state->balancer->update(snapshot->providers);
+    if (state->outliers) {
+      std::vector<std::string> node_ids;
+      node_ids.reserve(snapshot->providers.size());
+      for (const Provider& provider : snapshot->providers) node_ids.push_back(provider.node_id);
+      state->outliers->set_providers(node_ids);
+    }
   });
+}
+
+ServiceClientStats ServiceClient::stats() const {
+  ServiceClientStats stats;
+  std::lock_guard lock(state_->mutex);
+  stats.outlier_panic_picks = state_->outlier_panic_picks;
+  if (state_->outliers) {
+    stats.outlier_ejections = state_->outliers->stats().ejections;
+    stats.outlier_returns = state_->outliers->stats().returns;
+    stats.providers_ejected = state_->outliers->ejected_count(client_.env().now());
+  }
+  return stats;
 }
 
 ServiceClient::~ServiceClient() { registry_.unwatch(watch_); }

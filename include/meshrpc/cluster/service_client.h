@@ -21,18 +21,34 @@
 // apply: an open circuit is skipped for another provider. A registry change reaches the balancer at
 // once, so new providers get traffic from the next pick.
 //
+// Outlier detection (on by default, resilience/outlier_detector.h): a provider that keeps
+// failing is ejected for a back-off period and picked by no call while ejected. A failure, for
+// it, is what the circuit breaker counts: counts_as_breaker_failure on a result that did not
+// originate locally (FailureOrigin::kLocal: a local limit, a cancel) and is not CANCELLED. So
+// an attempt whose deadline passes while its channel is still connecting (the channel ends it
+// DEADLINE_EXCEEDED, not_processed, origin kTransport) counts against the provider: one whose
+// connects black-hole is ejected after 5 such calls even when every call's deadline is
+// shorter than the connect timeout (brpc #348). When ejected providers and those that failed
+// in the call leave nothing to pick, ejection is ignored for that pick (panic, as Envoy does):
+// the max-ejection cap makes that rare, and refusing the call would turn a detector's
+// judgement into an outage. Ejections and returns are logged at info and counted in stats().
+//
 // Threading: any method from any thread; the balancer is guarded by a mutex (held for a pick
 // or a feedback, a few hundred nanoseconds). Lifetime: the client and registry outlive it;
 // calls in flight keep its balancer alive.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "meshrpc/cluster/client.h"
 #include "meshrpc/cluster/load_balancer.h"
 #include "meshrpc/cluster/provider_registry.h"
 #include "meshrpc/core/call_invoker.h"
+#include "meshrpc/resilience/outlier_detector.h"
 
 namespace meshrpc::cluster {
 
@@ -42,6 +58,19 @@ struct ServiceClientOptions {
   std::string load_balancer = "p2c";
   // A balancer of your own instead (load_balancer.h documents the contract).
   std::function<std::unique_ptr<LoadBalancer>()> make_balancer;
+  // On by default with Envoy's defaults (outlier_detector.h): ejecting a provider that keeps
+  // failing costs nothing when all are healthy and saves every call a failed attempt when one
+  // is not. nullopt turns it off.
+  std::optional<resilience::OutlierDetectionOptions> outlier_detection =
+      resilience::OutlierDetectionOptions{};
+};
+
+// Counters over the service client's life, and the providers ejected now.
+struct ServiceClientStats {
+  uint64_t outlier_ejections = 0;    // providers ejected (by any reason)
+  uint64_t outlier_returns = 0;      // ejected providers back in rotation
+  uint64_t outlier_panic_picks = 0;  // picks that ignored ejection: nothing else was left
+  size_t providers_ejected = 0;      // ejected at the time of the call to stats()
 };
 
 class ServiceClient final : public core::CallInvoker {
@@ -75,6 +104,7 @@ class ServiceClient final : public core::CallInvoker {
   }
 
   const std::string& service() const { return service_; }
+  ServiceClientStats stats() const;
 
   // The balancer and the providers it picks from, shared with the routes of calls in flight.
   struct State;
