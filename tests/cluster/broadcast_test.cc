@@ -6,7 +6,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -26,6 +25,7 @@
 #include "meshrpc/codec/server.h"
 #include "meshrpc/codec/struct.h"
 #include "tests/cluster/broadcast_support.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/tcp_harness.h"
 
 namespace meshrpc::cluster {
@@ -647,15 +647,13 @@ TEST_F(BroadcastSimTest, TwoOfThreeCompletesAtTheVirtualTimeTheSecondReplyArrive
       add(test_fleet::answer_later(20ms, name_of(2), second_answered)),
   };
   // The debug lines say what was decided.
-  std::ostringstream log_lines;
-  auto previous_logger = logger();
-  const auto previous_level = log_level();
-  set_logger(std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(log_lines)));
-  set_log_level(spdlog::level::debug);
-  std::vector<TargetResult> results = run(targets, {.wait_for = Quorum::at_least(2)});
-  set_logger(previous_logger);
-  set_log_level(previous_level);
+  std::vector<TargetResult> results;
+  std::string log_lines;
+  {
+    ::meshrpc::testing::LogCapture logs(spdlog::level::debug);
+    results = run(targets, {.wait_for = Quorum::at_least(2)});
+    log_lines = logs.text();
+  }
 
   ASSERT_EQ(results.size(), 3u);
   EXPECT_THAT(results[0].status, IsOk());
@@ -667,7 +665,7 @@ TEST_F(BroadcastSimTest, TwoOfThreeCompletesAtTheVirtualTimeTheSecondReplyArrive
   // The CANCEL reaches the straggler's server one link delay after that.
   ASSERT_TRUE(fleet_.run_until([&] { return probe->ended.is_set(); }));
   EXPECT_TRUE(probe->saw_cancellation);
-  EXPECT_THAT(log_lines.str(), HasSubstr("quorum reached (at least 2 OK: 2 OK, 0 failed of 3"));
+  EXPECT_THAT(log_lines, HasSubstr("quorum reached (at least 2 OK: 2 OK, 0 failed of 3"));
 }
 
 TEST_F(BroadcastSimTest, UnreachableQuorumCompletesAtTheThirdFailure) {

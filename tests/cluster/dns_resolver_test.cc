@@ -27,6 +27,7 @@
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/runtime/sim_env.h"
+#include "tests/support/log_capture.h"
 
 namespace meshrpc::cluster {
 namespace {
@@ -166,28 +167,7 @@ class ScriptedLookup {
   std::shared_ptr<transport::ResolveHandler> held_;
 };
 
-// Captures meshrpc's log lines for the life of the object. Read it only when no resolver
-// work runs (after stop() and drain()).
-class LogCapture {
- public:
-  LogCapture() : previous_(logger()) {
-    set_logger(std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
-  }
-  ~LogCapture() { set_logger(previous_); }
-  int count(std::string_view needle) const {
-    const std::string text = out_.str();
-    int n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-      ++n;
-    }
-    return n;
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::ostringstream out_;
-};
+using ::meshrpc::testing::LogCapture;
 
 TEST(DnsResolver, RefusesASimulatedEnv) {
   runtime::SimEnv sim(1);

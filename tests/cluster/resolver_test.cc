@@ -24,6 +24,7 @@
 #include "meshrpc/cluster/static_resolver.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/runtime/sim_env.h"
+#include "tests/support/log_capture.h"
 
 namespace meshrpc::cluster {
 namespace {
@@ -300,27 +301,7 @@ std::string provider_json(int count) {
 constexpr char kGarbage[] = R"({"services": {"kv.Store": [
     {"node_id": "n1", "address": "10.0.0.1:7000"}, {"node_id": "n2", "address": "x"}]}})";
 
-// Captures meshrpc's log lines for the life of the object.
-class LogCapture {
- public:
-  LogCapture() : previous_(logger()) {
-    set_logger(std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
-  }
-  ~LogCapture() { set_logger(previous_); }
-  int count(std::string_view needle) const {
-    const std::string text = out_.str();
-    int n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-      ++n;
-    }
-    return n;
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::ostringstream out_;
-};
+using ::meshrpc::testing::LogCapture;
 
 // The issue's must-show, in exact virtual time: 2 providers, 3 within one poll interval,
 // garbage keeps the 3 with the error and growing staleness, a fix recovers.
