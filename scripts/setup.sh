@@ -12,6 +12,8 @@ packages=(
   libprotobuf-dev protobuf-compiler libprotoc-dev
   libssl-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # tests only: a real etcd for the etcd resolver's tests (never a build dependency)
+  etcd-server
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libgrpc++-dev protobuf-compiler-grpc python3)
