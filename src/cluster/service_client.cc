@@ -1,6 +1,14 @@
 #include "meshrpc/cluster/service_client.h"
 
 #include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -25,6 +33,21 @@ struct ServiceClient::State {
   runtime::Random random;
   std::optional<resilience::OutlierDetector> outliers;  // when outlier detection is on
   uint64_t outlier_panic_picks = 0;
+
+  // Active health checks (when on): consecutive results per listed provider.
+  struct Health {
+    int passes = 0;
+    int failures = 0;
+    bool failing = false;  // out of rotation
+  };
+  std::map<std::string, Health, std::less<>> health;
+  uint64_t health_checks = 0;
+  uint64_t health_check_failures = 0;
+  // Set by the ServiceClient's destructor: the checker starts no more checks. The sleep it is
+  // in is interrupted on its executor, where `checker_sleeping` is read and written.
+  bool closed = false;
+  bool checker_sleeping = false;
+  asio::cancellation_signal checker_wake;
 };
 
 namespace {
@@ -129,10 +152,14 @@ class ProviderRoute final : public Route {
   }
 
   // Under the state's mutex: the balancer's pick avoiding the providers that failed in this
-  // call and the ejected ones; when that leaves none, ejection is ignored (panic).
+  // call, the ejected ones and those failing health checks; when that leaves none, ejection
+  // and health are ignored (panic).
   std::optional<size_t> pick(const std::vector<std::string>& failed, runtime::TimePoint now) {
     std::vector<std::string> ejected;
     if (state_->outliers) ejected = state_->outliers->ejected_node_ids(now);
+    for (const auto& [node_id, health] : state_->health) {
+      if (health.failing) ejected.push_back(node_id);
+    }
     if (!ejected.empty()) {
       std::vector<std::string> excluded = failed;
       excluded.insert(excluded.end(), ejected.begin(), ejected.end());
@@ -150,6 +177,80 @@ class ProviderRoute final : public Route {
   // Each attempt's endpoint and the provider it was picked as (one per attempt).
   std::vector<std::pair<const Client::Endpoint*, std::string>> routed_;
 };
+
+HealthCheckOptions checked(HealthCheckOptions options) {
+  if (options.interval <= runtime::Duration::zero() ||
+      options.timeout <= runtime::Duration::zero()) {
+    throw std::invalid_argument("HealthCheckOptions: interval and timeout must be positive");
+  }
+  if (options.unhealthy_threshold < 1 || options.healthy_threshold < 1) {
+    throw std::invalid_argument("HealthCheckOptions: thresholds must be at least 1");
+  }
+  return options;
+}
+
+// Records one health check's result for `node_id` (if still listed).
+void record_health_check(ServiceClient::State& state, const HealthCheckOptions& options,
+                         const std::string& node_id, const core::CallResult& result) {
+  const bool passed =
+      result.ok() && (result.response.empty() || result.response.to_string() == "SERVING");
+  std::lock_guard lock(state.mutex);
+  ++state.health_checks;
+  if (!passed) ++state.health_check_failures;
+  auto it = state.health.find(node_id);
+  if (it == state.health.end()) return;  // delisted meanwhile
+  auto& health = it->second;
+  if (passed) {
+    health.failures = 0;
+    if (health.failing && ++health.passes >= options.healthy_threshold) {
+      health.failing = false;
+      health.passes = 0;
+      MESHRPC_LOG_INFO("{}: provider {} passes health checks again", state.service, node_id);
+    }
+  } else {
+    health.passes = 0;
+    if (!health.failing && ++health.failures >= options.unhealthy_threshold) {
+      health.failing = true;
+      MESHRPC_LOG_WARN("{}: provider {} failed {} health checks in a row ({}); out of rotation",
+                       state.service, node_id, health.failures, result.status.to_string());
+    }
+  }
+}
+
+// Every interval, one health-check call to each listed provider, until the ServiceClient is
+// destroyed. Runs on one executor of the env; checks are started under the state's mutex
+// while not closed, so none starts once the destructor has returned (the client may go
+// then); checks in flight finish on their own (the client completes them) and touch only
+// the shared state.
+awaitable<void> check_health(Client& client, std::shared_ptr<ServiceClient::State> state,
+                             HealthCheckOptions options) {
+  auto executor = co_await asio::this_coro::executor;
+  for (;;) {
+    state->checker_sleeping = true;
+    auto token = asio::bind_cancellation_slot(state->checker_wake.slot(), use_nothrow_awaitable);
+    co_await client.env().async_wait_for(options.interval, token);
+    state->checker_sleeping = false;
+    state->checker_wake.slot().clear();
+
+    std::lock_guard lock(state->mutex);
+    if (state->closed) co_return;
+    for (const Provider& provider : state->providers->providers) {
+      CallOptions call;
+      call.timeout = options.timeout;
+      call.idempotency = core::Idempotency::kIdempotent;
+      resilience::RetryPolicy once;
+      once.max_attempts = 1;
+      call.retry = once;
+      call.allow_hedging = false;
+      call.inherit_cancellation = false;
+      client.async_call(provider.address, options.method, Buffer(), std::move(call),
+                        asio::bind_executor(executor, [state, options, node_id = provider.node_id](
+                                                          core::CallResult result) {
+                          record_health_check(*state, options, node_id, result);
+                        }));
+    }
+  }
+}
 
 std::unique_ptr<LoadBalancer> make_balancer(const ServiceClientOptions& options) {
   if (options.make_balancer) {
@@ -183,7 +284,20 @@ ServiceClient::ServiceClient(Client& client, ProviderRegistry& registry, std::st
       for (const Provider& provider : snapshot->providers) node_ids.push_back(provider.node_id);
       state->outliers->set_providers(node_ids);
     }
+    // Health records follow the list: new providers start healthy, delisted ones are
+    // forgotten.
+    std::map<std::string, State::Health, std::less<>> health;
+    for (const Provider& provider : snapshot->providers) {
+      auto it = state->health.find(provider.node_id);
+      health[provider.node_id] = it != state->health.end() ? it->second : State::Health{};
+    }
+    state->health.swap(health);
   });
+  if (options.health_check) {
+    checker_executor_ = client_.env().pick_executor();
+    asio::co_spawn(checker_executor_, check_health(client_, state_, checked(*options.health_check)),
+                   asio::detached);
+  }
 }
 
 ServiceClientStats ServiceClient::stats() const {
@@ -195,10 +309,26 @@ ServiceClientStats ServiceClient::stats() const {
     stats.outlier_returns = state_->outliers->stats().returns;
     stats.providers_ejected = state_->outliers->ejected_count(client_.env().now());
   }
+  stats.health_checks = state_->health_checks;
+  stats.health_check_failures = state_->health_check_failures;
+  for (const auto& [node_id, health] : state_->health) {
+    if (health.failing) ++stats.providers_failing_checks;
+  }
   return stats;
 }
 
-ServiceClient::~ServiceClient() { registry_.unwatch(watch_); }
+ServiceClient::~ServiceClient() {
+  registry_.unwatch(watch_);
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->closed = true;
+  }
+  if (checker_executor_) {
+    asio::post(checker_executor_, [state = state_] {
+      if (state->checker_sleeping) state->checker_wake.emit(asio::cancellation_type::all);
+    });
+  }
+}
 
 void ServiceClient::start(std::string method, Buffer request, CallOptions options,
                           asio::any_io_executor completion_executor, CallHandler handler) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 #include <mutex>
@@ -33,6 +34,7 @@ struct Provider {
   std::mutex mutex;
   std::map<std::string, int> calls_by_id;  // under mutex
   int calls = 0;                           // under mutex
+  std::atomic<bool> serving{true};         // what /test.Svc/Health answers
 };
 
 class ServiceClientTest : public ::testing::TestWithParam<Backend> {
@@ -61,6 +63,10 @@ class ServiceClientTest : public ::testing::TestWithParam<Backend> {
           }
           if (code != StatusCode::kOk) co_return Status(code, name + " fails on purpose");
           co_return Buffer::copy_of(name);
+        });
+    provider.server->register_method(
+        "/test.Svc/Health", [&provider](core::ServerContext&, Buffer) -> awaitable<Result<Buffer>> {
+          co_return provider.serving ? Buffer::copy_of("SERVING") : Buffer::copy_of("NOT_SERVING");
         });
     auto address = provider.server->start(harness_->listen_address());
     EXPECT_TRUE(address.ok()) << address.status();
@@ -132,6 +138,48 @@ TEST_P(ServiceClientTest, ThousandCallsSucceedWithOneProviderDownAndOneFailing) 
   }
   std::lock_guard lock(good.mutex);
   EXPECT_EQ(good.calls, 1000);
+}
+
+TEST_P(ServiceClientTest, ProviderFailingHealthChecksGetsNoCallsUntilItPassesAgain) {
+  Provider& sick = start_provider("sick", StatusCode::kOk);
+  Provider& well = start_provider("well", StatusCode::kOk);
+  ServiceClientOptions options;
+  options.load_balancer = "round_robin";
+  options.outlier_detection.reset();  // only health checks judge here
+  options.health_check = HealthCheckOptions{.interval = 50ms,
+                                            .timeout = 1s,
+                                            .unhealthy_threshold = 2,
+                                            .healthy_threshold = 1,
+                                            .method = "/test.Svc/Health"};
+  make_service({listed("sick", sick.address), listed("well", well.address)}, options);
+  auto calls_to = [](Provider& provider) {
+    std::lock_guard lock(provider.mutex);
+    return provider.calls;
+  };
+  // Polls stats() on the env's clock (virtual under simulation) for up to 10 s.
+  auto wait_for_failing = [&](size_t failing) {
+    Status waited = harness_->run_client([&]() -> awaitable<Status> {
+      for (int i = 0; i < 1000 && service_->stats().providers_failing_checks != failing; ++i) {
+        co_await harness_->client_env().async_wait_for(10ms, use_nothrow_awaitable);
+      }
+      co_return Status();
+    });
+    return waited.ok() && service_->stats().providers_failing_checks == failing;
+  };
+
+  sick.serving = false;
+  ASSERT_TRUE(wait_for_failing(1));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(call().ok());
+  EXPECT_EQ(calls_to(sick), 0);
+  EXPECT_EQ(calls_to(well), 20);
+
+  sick.serving = true;
+  ASSERT_TRUE(wait_for_failing(0));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(call().ok());
+  EXPECT_EQ(calls_to(sick), 10);  // round robin over both again
+  const ServiceClientStats stats = service_->stats();
+  EXPECT_GE(stats.health_check_failures, 2u);
+  EXPECT_GT(stats.health_checks, stats.health_check_failures);
 }
 
 TEST_P(ServiceClientTest, ANonIdempotentCallDoesNotFailOverAfterTheServerRanIt) {

@@ -33,11 +33,20 @@
 // the max-ejection cap makes that rare, and refusing the call would turn a detector's
 // judgement into an outage. Ejections and returns are logged at info and counted in stats().
 //
+// Active health checks (off by default, ServiceClientOptions::health_check): every interval
+// each listed provider is sent one health-check call (meshrpc.Health/Check, which every
+// core::Server answers while it runs; no retries, its own timeout). A provider that fails
+// unhealthy_threshold checks in a row is picked by no call until it passes healthy_threshold
+// in a row; like ejection, this is ignored when it would leave nothing to pick. They find a
+// provider that is down before a call has to (an idle service, or the first call after a
+// deploy), at the cost of one small call per provider per interval from every client.
+//
 // Threading: any method from any thread; the balancer is guarded by a mutex (held for a pick
 // or a feedback, a few hundred nanoseconds). Lifetime: the client and registry outlive it;
 // calls in flight keep its balancer alive.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,29 +57,51 @@
 #include "meshrpc/cluster/load_balancer.h"
 #include "meshrpc/cluster/provider_registry.h"
 #include "meshrpc/core/call_invoker.h"
+#include "meshrpc/core/server.h"
 #include "meshrpc/resilience/outlier_detector.h"
 
 namespace meshrpc::cluster {
+
+struct HealthCheckOptions {
+  // 5 s: a provider that goes down is out of rotation within about 10 s (two failed checks)
+  // when no call found it first, for one call per provider per 5 s from each client
+  // (Envoy's examples and Kubernetes' probes use 5-10 s).
+  runtime::Duration interval = std::chrono::seconds(5);
+  // 1 s: a health check does no work, so one that takes longer says the provider is
+  // overloaded or unreachable.
+  runtime::Duration timeout = std::chrono::seconds(1);
+  // Two failures in a row take a provider out (one lost packet does not); one success brings
+  // it back (outlier detection still watches its real calls). Both at least 1.
+  int unhealthy_threshold = 2;
+  int healthy_threshold = 1;
+  // The method checked; an empty reply body or "SERVING" with OK is healthy.
+  std::string method = std::string(core::kHealthCheckMethod);
+};
 
 struct ServiceClientOptions {
   // A built-in balancer by name (load_balancer.h): p2c by default, since it steers away from
   // slow and overloaded providers without configuration.
   std::string load_balancer = "p2c";
   // A balancer of your own instead (load_balancer.h documents the contract).
-  std::function<std::unique_ptr<LoadBalancer>()> make_balancer;
+  std::function<std::unique_ptr<LoadBalancer>()> make_balancer = {};
   // On by default with Envoy's defaults (outlier_detector.h): ejecting a provider that keeps
   // failing costs nothing when all are healthy and saves every call a failed attempt when one
   // is not. nullopt turns it off.
   std::optional<resilience::OutlierDetectionOptions> outlier_detection =
       resilience::OutlierDetectionOptions{};
+  // Active health checks; nullopt (the default) sends none.
+  std::optional<HealthCheckOptions> health_check = std::nullopt;
 };
 
 // Counters over the service client's life, and the providers ejected now.
 struct ServiceClientStats {
-  uint64_t outlier_ejections = 0;    // providers ejected (by any reason)
-  uint64_t outlier_returns = 0;      // ejected providers back in rotation
-  uint64_t outlier_panic_picks = 0;  // picks that ignored ejection: nothing else was left
-  size_t providers_ejected = 0;      // ejected at the time of the call to stats()
+  uint64_t outlier_ejections = 0;       // providers ejected (by any reason)
+  uint64_t outlier_returns = 0;         // ejected providers back in rotation
+  uint64_t outlier_panic_picks = 0;     // picks that ignored ejection: nothing else was left
+  size_t providers_ejected = 0;         // ejected at the time of the call to stats()
+  uint64_t health_checks = 0;           // health-check calls that ended
+  uint64_t health_check_failures = 0;   // of which failed
+  size_t providers_failing_checks = 0;  // out of rotation by health checks now
 };
 
 class ServiceClient final : public core::CallInvoker {
@@ -118,6 +149,8 @@ class ServiceClient final : public core::CallInvoker {
   std::string service_;
   std::shared_ptr<State> state_;
   ProviderRegistry::WatchId watch_ = 0;
+  // Where the health checker runs, when health checks are on.
+  asio::any_io_executor checker_executor_;
 };
 
 }  // namespace meshrpc::cluster
