@@ -22,7 +22,7 @@ namespace meshrpc::cluster {
 // (which does the watcher bookkeeping). Shared with the tasks, so a task outliving the
 // resolver (stop() on an env thread) finds a live, stopped object.
 //
-// Locking: mutex_ guards stopped_ and targets_; a Target's connections, sleep and logged
+// Locking: mutex_ guards stopped_, targets_ and watched_; a Target's connections, sleep and logged
 // errors are touched only on strand_.
 class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
  public:
@@ -37,16 +37,41 @@ class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
     const std::string name = service;
     const auto id = lists.watch(std::move(service), std::move(watcher));
     std::lock_guard lock(mutex_);
-    if (stopped_ || targets_.contains(name)) return id;
+    if (stopped_) return id;
+    watched_.emplace(id, name);
+    if (targets_.contains(name)) return id;
     auto target = std::make_shared<Target>(name, options_.etcd.key_prefix + name + "/");
     targets_.emplace(name, target);
     tasks_.add();
     asio::co_spawn(strand_, run(target), [self = shared_from_this(), target](std::exception_ptr e) {
-      if (e)
+      if (e) {
         MESHRPC_LOG_ERROR("etcd resolver: service {}: task ended by an exception", target->service);
+      }
       self->tasks_.done();
     });
     return id;
+  }
+
+  // The last watch of a service ends its task and closes its connections; a later watch()
+  // starts afresh.
+  void unwatch(Resolver::WatchId id) {
+    lists.unwatch(id);
+    std::shared_ptr<Target> unwatched;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = watched_.find(id);
+      if (it == watched_.end()) return;
+      const std::string service = std::move(it->second);
+      watched_.erase(it);
+      for (const auto& [other, name] : watched_) {
+        if (name == service) return;
+      }
+      auto target = targets_.find(service);
+      if (target == targets_.end()) return;
+      unwatched = std::move(target->second);
+      targets_.erase(target);
+    }
+    asio::post(strand_, [unwatched] { unwatched->close(); });
   }
 
   void stop() {
@@ -201,6 +226,8 @@ class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
   std::mutex mutex_;
   bool stopped_ = false;
   std::map<std::string, std::shared_ptr<Target>, std::less<>> targets_;
+  // Every live watch and its service, so that the last unwatch() of a service ends its task.
+  std::map<Resolver::WatchId, std::string> watched_;
 };
 
 EtcdResolver::EtcdResolver(runtime::Env& env, EtcdResolverOptions options)
@@ -216,7 +243,7 @@ Resolver::WatchId EtcdResolver::watch(std::string service, Watcher watcher) {
   return watches_->watch(std::move(service), std::move(watcher));
 }
 
-void EtcdResolver::unwatch(WatchId id) { watches_->lists.unwatch(id); }
+void EtcdResolver::unwatch(WatchId id) { watches_->unwatch(id); }
 
 ResolverUpdate EtcdResolver::current(std::string_view service) const {
   return watches_->lists.current(service);

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "meshrpc/base/status_matchers.h"
@@ -375,6 +376,30 @@ TEST_F(EtcdTest, QuietResolverConfirmsItsListEveryResyncInterval) {
   const ResolverUpdate now = resolver.current(kService);
   EXPECT_GT(now.last_good_time, first->last_good_time);
   EXPECT_EQ(now.version, first->version);
+}
+
+TEST_F(EtcdTest, LastUnwatchEndsTheServicesWatchAndALaterWatchStartsAfresh) {
+  EtcdRegistrar one(env_, {.etcd = etcd_options()}, std::string(kService),
+                    make_provider("p1", 7001));
+  EtcdResolver resolver(env_, {.etcd = etcd_options(), .resync_interval = 50ms});
+  {
+    Updates updates;
+    const Resolver::WatchId id = resolver.watch(std::string(kService), updates.watcher());
+    ASSERT_TRUE(updates.wait_for_ids({"p1"}));
+    resolver.unwatch(id);
+  }
+  // Unwatched, the service is no longer resynced (50 ms would have moved it several times;
+  // nothing signals an absence, so this waits).
+  const runtime::TimePoint confirmed = resolver.current(kService).last_good_time;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(resolver.current(kService).last_good_time, confirmed);
+
+  EtcdRegistrar two(env_, {.etcd = etcd_options()}, std::string(kService),
+                    make_provider("p2", 7002));
+  ASSERT_THAT(two.wait_registered(10s), IsOk());
+  Updates updates;
+  resolver.watch(std::string(kService), updates.watcher());
+  EXPECT_TRUE(updates.wait_for_ids({"p1", "p2"}));
 }
 
 // ---- the acceptance test: provider processes come and go ----------------------

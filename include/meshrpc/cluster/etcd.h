@@ -82,6 +82,9 @@ Result<std::vector<transport::Address>> parse_etcd_endpoints(std::string_view te
 // a provider (not JSON, no address) is left out of the list and logged once as a warning; the
 // other providers are unaffected.
 //
+// Connections: one watch (and one request connection) per watched service; the last
+// unwatch() of a service closes them, and a later watch() of it reads the prefix afresh.
+//
 // Threading: every method is safe from any thread; watchers run as Resolver says. Lifetime:
 // `env` outlives the resolver. stop() (or destruction) closes the connections, and no watcher
 // is called after it returns; called outside the env's threads it also waits for the
