@@ -46,7 +46,7 @@ std::vector<Provider> to_providers(std::vector<transport::Address> addresses) {
 // The lookup loops and the lists they feed. Shared with pending timers and lookups, so a
 // completion that arrives after the resolver is gone finds a live, stopped poller.
 //
-// Locking: mutex_ guards stopped_ and targets_; each Target's signal and logged error are
+// Locking: mutex_ guards stopped_, targets_ and watched_; each Target's signal and logged error are
 // touched only on strand_, where every lookup and timer completes and cancellation is emitted.
 class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
  public:
@@ -68,7 +68,9 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
     const std::string name = service;
     const auto id = lists.watch(std::move(service), std::move(watcher));
     std::lock_guard lock(mutex_);
-    if (stopped_ || targets_.contains(name)) return id;
+    if (stopped_) return id;
+    watched_.emplace(id, name);
+    if (targets_.contains(name)) return id;
     Result<transport::Address> address = target_of(name);
     if (!address.ok()) {
       lists.set_error(name, address.status());
@@ -78,6 +80,30 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
     targets_.emplace(name, target);
     asio::post(strand_, [self = shared_from_this(), target] { self->look_up(target); });
     return id;
+  }
+
+  // The last watch of a service ends its lookups; a later watch() starts them again.
+  void unwatch(Resolver::WatchId id) {
+    lists.unwatch(id);
+    std::shared_ptr<Target> unwatched;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = watched_.find(id);
+      if (it == watched_.end()) return;
+      const std::string service = std::move(it->second);
+      watched_.erase(it);
+      for (const auto& [other, name] : watched_) {
+        if (name == service) return;
+      }
+      auto target = targets_.find(service);
+      if (target == targets_.end()) return;
+      unwatched = std::move(target->second);
+      targets_.erase(target);
+    }
+    asio::post(strand_, [unwatched] {
+      unwatched->closed = true;
+      unwatched->cancel.emit(asio::cancellation_type::terminal);
+    });
   }
 
   void stop() {
@@ -109,6 +135,8 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
     const std::string service;
     const transport::Address address;
     asio::cancellation_signal cancel;
+    // Unwatched: its lookups end (a completion already queued when it was closed sees this).
+    bool closed = false;
     // The error last logged, so that a persisting error is logged once, not every refresh.
     std::string logged_error;
   };
@@ -133,13 +161,13 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
 
   // Runs on strand_.
   void look_up(const std::shared_ptr<Target>& target) {
-    if (stopped()) return;
+    if (target->closed || stopped()) return;
     auto on_done = [self = shared_from_this(), target](error_code ec,
                                                        std::vector<transport::Address> addresses) {
       // The finished operation may leave its canceller in the slot; a later emit() from
       // stop() must not reach it.
       target->cancel.slot().clear();
-      if (ec == asio::error::operation_aborted || self->stopped()) return;
+      if (ec == asio::error::operation_aborted || target->closed || self->stopped()) return;
       self->on_answer(*target, ec, std::move(addresses));
       self->arm(target);
     };
@@ -152,7 +180,7 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
   void arm(const std::shared_ptr<Target>& target) {
     auto on_timer = [self = shared_from_this(), target](error_code ec) {
       target->cancel.slot().clear();
-      if (ec) return;
+      if (ec || target->closed) return;
       self->look_up(target);
     };
     env_.async_wait_for(
@@ -188,6 +216,9 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
   mutable std::mutex mutex_;
   bool stopped_ = false;
   std::map<std::string, std::shared_ptr<Target>, std::less<>> targets_;
+  // Every live watch and its service, so that the last unwatch() of a service ends its
+  // lookups.
+  std::map<Resolver::WatchId, std::string> watched_;
 };
 
 DnsResolver::DnsResolver(runtime::Env& env, DnsResolverOptions options)
@@ -203,7 +234,7 @@ Resolver::WatchId DnsResolver::watch(std::string service, Watcher watcher) {
   return poller_->watch(std::move(service), std::move(watcher));
 }
 
-void DnsResolver::unwatch(WatchId id) { poller_->lists.unwatch(id); }
+void DnsResolver::unwatch(WatchId id) { poller_->unwatch(id); }
 
 ResolverUpdate DnsResolver::current(std::string_view service) const {
   return poller_->lists.current(service);

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "meshrpc/base/logging.h"
@@ -311,6 +312,33 @@ TEST(DnsResolver, StopCancelsTheLookupInFlightAndSilencesWatchers) {
   drain(env);
   EXPECT_EQ(seen.all().size(), calls_at_stop);
   EXPECT_EQ(lookup.lookups(), 1);
+}
+
+TEST(DnsResolver, TheLastUnwatchEndsTheLookupsAndALaterWatchStartsThemAgain) {
+  runtime::RealEnv env({.threads = 1});
+  ScriptedLookup lookup;
+  lookup.set_answer({{"10.0.0.1", 7000}}, false);
+  DnsResolver resolver(env, {.targets = {{"kv.Store", {"kv.internal", 7000}}},
+                             .refresh_interval = milliseconds(1),
+                             .lookup = lookup.function()});
+  Seen seen;
+  const Resolver::WatchId first = resolver.watch("kv.Store", seen.watcher());
+  const Resolver::WatchId second = resolver.watch("kv.Store", seen.watcher());
+  ASSERT_TRUE(lookup.wait_for_lookups(3));
+  resolver.unwatch(first);
+  const int before = lookup.lookups();
+  ASSERT_TRUE(lookup.wait_for_lookups(before + 3)) << "a watch remains: lookups go on";
+  resolver.unwatch(second);
+  drain(env);  // the unwatch's cancel has run; at most one lookup was already under way
+  drain(env);
+  const int after = lookup.lookups();
+  // Nothing signals an absence: give a 1 ms refresh a hundred chances to look up again.
+  std::this_thread::sleep_for(milliseconds(100));
+  drain(env);
+  EXPECT_LE(lookup.lookups(), after + 1);
+
+  resolver.watch("kv.Store", seen.watcher());
+  EXPECT_TRUE(lookup.wait_for_lookups(after + 3)) << "a new watch looks the service up again";
 }
 
 TEST(DnsResolver, StopCancelsTheLookupOfARealName) {

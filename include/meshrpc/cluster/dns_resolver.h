@@ -16,7 +16,8 @@
 // not a change.
 //
 // Refresh: a service is looked up on its first watch(), then again refresh_interval after
-// each lookup ends (lookups of one service never overlap), until stop(). An unchanged answer
+// each lookup ends (lookups of one service never overlap), until stop() or the service's last
+// unwatch() (a later watch() looks it up afresh). An unchanged answer
 // is not an update: watchers are not called, only last_good_time (and so staleness())
 // advances. TTLs are not read: getaddrinfo does not expose them.
 //
