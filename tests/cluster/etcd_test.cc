@@ -381,9 +381,11 @@ TEST_F(EtcdTest, QuietResolverConfirmsItsListEveryResyncInterval) {
 TEST_F(EtcdTest, LastUnwatchEndsTheServicesWatchAndALaterWatchStartsAfresh) {
   EtcdRegistrar one(env_, {.etcd = etcd_options()}, std::string(kService),
                     make_provider("p1", 7001));
+  Updates first;
+  Updates later;  // both outlive the resolver, whose watchers they are
   EtcdResolver resolver(env_, {.etcd = etcd_options(), .resync_interval = 50ms});
   {
-    Updates updates;
+    Updates& updates = first;
     const Resolver::WatchId id = resolver.watch(std::string(kService), updates.watcher());
     ASSERT_TRUE(updates.wait_for_ids({"p1"}));
     resolver.unwatch(id);
@@ -397,9 +399,8 @@ TEST_F(EtcdTest, LastUnwatchEndsTheServicesWatchAndALaterWatchStartsAfresh) {
   EtcdRegistrar two(env_, {.etcd = etcd_options()}, std::string(kService),
                     make_provider("p2", 7002));
   ASSERT_THAT(two.wait_registered(10s), IsOk());
-  Updates updates;
-  resolver.watch(std::string(kService), updates.watcher());
-  EXPECT_TRUE(updates.wait_for_ids({"p1", "p2"}));
+  resolver.watch(std::string(kService), later.watcher());
+  EXPECT_TRUE(later.wait_for_ids({"p1", "p2"}));
 }
 
 // ---- the acceptance test: provider processes come and go ----------------------
