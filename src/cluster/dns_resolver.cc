@@ -15,6 +15,7 @@
 #include "meshrpc/base/result.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/cluster/static_resolver.h"
+#include "watched_targets.h"
 
 namespace meshrpc::cluster {
 namespace {
@@ -46,7 +47,7 @@ std::vector<Provider> to_providers(std::vector<transport::Address> addresses) {
 // The lookup loops and the lists they feed. Shared with pending timers and lookups, so a
 // completion that arrives after the resolver is gone finds a live, stopped poller.
 //
-// Locking: mutex_ guards stopped_, targets_ and watched_; each Target's signal and logged error are
+// Locking: mutex_ guards stopped_ and targets_; each Target's signal and logged error are
 // touched only on strand_, where every lookup and timer completes and cancellation is emitted.
 class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
  public:
@@ -68,16 +69,14 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
     const std::string name = service;
     const auto id = lists.watch(std::move(service), std::move(watcher));
     std::lock_guard lock(mutex_);
-    if (stopped_) return id;
-    watched_.emplace(id, name);
-    if (targets_.contains(name)) return id;
+    if (stopped_ || !targets_.watch(id, name)) return id;
     Result<transport::Address> address = target_of(name);
     if (!address.ok()) {
       lists.set_error(name, address.status());
       return id;
     }
     auto target = std::make_shared<Target>(name, std::move(address).value());
-    targets_.emplace(name, target);
+    targets_.add_target(name, target);
     asio::post(strand_, [self = shared_from_this(), target] { self->look_up(target); });
     return id;
   }
@@ -88,18 +87,9 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
     std::shared_ptr<Target> unwatched;
     {
       std::lock_guard lock(mutex_);
-      auto it = watched_.find(id);
-      if (it == watched_.end()) return;
-      const std::string service = std::move(it->second);
-      watched_.erase(it);
-      for (const auto& [other, name] : watched_) {
-        if (name == service) return;
-      }
-      auto target = targets_.find(service);
-      if (target == targets_.end()) return;
-      unwatched = std::move(target->second);
-      targets_.erase(target);
+      unwatched = targets_.unwatch(id);
     }
+    if (!unwatched) return;
     asio::post(strand_, [unwatched] {
       unwatched->closed = true;
       unwatched->cancel.emit(asio::cancellation_type::terminal);
@@ -107,12 +97,12 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
   }
 
   void stop() {
-    std::map<std::string, std::shared_ptr<Target>, std::less<>> targets;
+    WatchedTargets<Target>::Targets targets;
     {
       std::lock_guard lock(mutex_);
       if (stopped_) return;
       stopped_ = true;
-      targets.swap(targets_);
+      targets = targets_.take_all();
     }
     lists.stop();
     asio::post(strand_, [targets = std::move(targets)] {
@@ -215,10 +205,7 @@ class DnsResolver::Poller : public std::enable_shared_from_this<Poller> {
 
   mutable std::mutex mutex_;
   bool stopped_ = false;
-  std::map<std::string, std::shared_ptr<Target>, std::less<>> targets_;
-  // Every live watch and its service, so that the last unwatch() of a service ends its
-  // lookups.
-  std::map<Resolver::WatchId, std::string> watched_;
+  WatchedTargets<Target> targets_;
 };
 
 DnsResolver::DnsResolver(runtime::Env& env, DnsResolverOptions options)

@@ -15,6 +15,7 @@
 #include "meshrpc/cluster/static_resolver.h"
 #include "meshrpc/resilience/backoff.h"
 #include "meshrpc/runtime/random.h"
+#include "watched_targets.h"
 
 namespace meshrpc::cluster {
 
@@ -22,7 +23,7 @@ namespace meshrpc::cluster {
 // (which does the watcher bookkeeping). Shared with the tasks, so a task outliving the
 // resolver (stop() on an env thread) finds a live, stopped object.
 //
-// Locking: mutex_ guards stopped_, targets_ and watched_; a Target's connections, sleep and logged
+// Locking: mutex_ guards stopped_ and targets_; a Target's connections, sleep and logged
 // errors are touched only on strand_.
 class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
  public:
@@ -37,11 +38,9 @@ class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
     const std::string name = service;
     const auto id = lists.watch(std::move(service), std::move(watcher));
     std::lock_guard lock(mutex_);
-    if (stopped_) return id;
-    watched_.emplace(id, name);
-    if (targets_.contains(name)) return id;
+    if (stopped_ || !targets_.watch(id, name)) return id;
     auto target = std::make_shared<Target>(name, options_.etcd.key_prefix + name + "/");
-    targets_.emplace(name, target);
+    targets_.add_target(name, target);
     tasks_.add();
     asio::co_spawn(strand_, run(target), [self = shared_from_this(), target](std::exception_ptr e) {
       if (e) {
@@ -59,28 +58,19 @@ class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
     std::shared_ptr<Target> unwatched;
     {
       std::lock_guard lock(mutex_);
-      auto it = watched_.find(id);
-      if (it == watched_.end()) return;
-      const std::string service = std::move(it->second);
-      watched_.erase(it);
-      for (const auto& [other, name] : watched_) {
-        if (name == service) return;
-      }
-      auto target = targets_.find(service);
-      if (target == targets_.end()) return;
-      unwatched = std::move(target->second);
-      targets_.erase(target);
+      unwatched = targets_.unwatch(id);
     }
+    if (!unwatched) return;
     asio::post(strand_, [unwatched] { unwatched->close(); });
   }
 
   void stop() {
-    std::map<std::string, std::shared_ptr<Target>, std::less<>> targets;
+    WatchedTargets<Target>::Targets targets;
     {
       std::lock_guard lock(mutex_);
       if (stopped_) return;
       stopped_ = true;
-      targets.swap(targets_);
+      targets = targets_.take_all();
     }
     lists.stop();
     asio::post(strand_, [targets = std::move(targets)] {
@@ -225,9 +215,7 @@ class EtcdResolver::Watches : public std::enable_shared_from_this<Watches> {
 
   std::mutex mutex_;
   bool stopped_ = false;
-  std::map<std::string, std::shared_ptr<Target>, std::less<>> targets_;
-  // Every live watch and its service, so that the last unwatch() of a service ends its task.
-  std::map<Resolver::WatchId, std::string> watched_;
+  WatchedTargets<Target> targets_;
 };
 
 EtcdResolver::EtcdResolver(runtime::Env& env, EtcdResolverOptions options)
