@@ -226,18 +226,18 @@ Status Connection::handle_data(wire::Frame frame) {
     if (delegate_) delegate_->on_stream_error(id, error);
     return Status();
   }
+  const bool end_stream = frame.header.has_flag(wire::kFlagEndStream);
+  // Each fragment's bytes count as consumed as they arrive, not when the message is whole: a
+  // message larger than the stream window (up to max_message_bytes) completes only if its
+  // first fragments are granted first. (After end of stream nothing more comes: no grant.)
+  if (auto increment = state.receive.on_consumed(bytes); increment && !end_stream) {
+    encoder_.encode_window_update(id, {*increment}, writer_->pending()).ignore_error();
+    writer_->flush_soon();
+  }
   if (frame.header.has_flag(wire::kFlagContinued)) return Status();
   Buffer message = std::move(state.inbound);
   state.inbound.clear();
   const bool has_message = !frame.header.has_flag(wire::kFlagNoMessage);
-  const bool end_stream = frame.header.has_flag(wire::kFlagEndStream);
-  // The message is handed over whole, so its bytes count as consumed now.
-  if (auto increment = state.receive.on_consumed(message.size())) {
-    if (!end_stream) {
-      encoder_.encode_window_update(id, {*increment}, writer_->pending()).ignore_error();
-      writer_->flush_soon();
-    }
-  }
   if (delegate_) delegate_->on_message(id, std::move(message), has_message, end_stream);
   return Status();
 }

@@ -83,6 +83,20 @@ TEST_P(UnaryTest, EchoesARequest) {
               IsOk());
 }
 
+// Messages larger than the stream's flow-control window (1 MiB) up to max_message_bytes
+// (4 MiB): the receiver must grant window for a message's first fragments before the message
+// is complete, or neither side can move.
+TEST_P(UnaryTest, EchoesAMessageLargerThanTheStreamWindow) {
+  start();
+  const std::string big(3 * 1024 * 1024 + 17, 'x');
+  CallOptions options;
+  options.timeout = std::chrono::seconds(20);
+  EXPECT_THAT(run([&]() -> awaitable<Status> {
+                co_return expect_echo(co_await call("/test/Echo", big, options), big);
+              }),
+              IsOk());
+}
+
 TEST_P(UnaryTest, DottedAndPathMethodNamesMeet) {
   start([](Server& server) {
     server.register_method("chunk.Store.Read",
