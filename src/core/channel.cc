@@ -50,6 +50,8 @@ struct PendingCall {
   bool completed = false;
   bool committed = false;  // the response message arrived
   CallResult result;
+  // Set for a stream (open_stream): messages go to it instead of `result`.
+  std::shared_ptr<detail::StreamCore> stream;
 };
 
 namespace {
@@ -148,12 +150,27 @@ class ClientConnection final : public Connection::Delegate,
   }
 
   void on_headers(uint64_t, wire::Headers, bool) override {}
-  void on_message(uint64_t id, Buffer message, bool has_message, bool) override {
+  void on_message(uint64_t id, Buffer message, bool has_message, bool end_stream) override {
     auto it = active_.find(id);
-    if (it != active_.end() && has_message) {
-      it->second->result.response = std::move(message);
-      it->second->committed = true;
+    if (it == active_.end()) return;
+    PendingCall& call = *it->second;
+    if (call.stream) {
+      call.committed = true;
+      if (has_message) call.stream->on_message(std::move(message));
+      if (end_stream) call.stream->on_end_of_stream();
+      return;
     }
+    if (has_message) {
+      call.result.response = std::move(message);
+      call.committed = true;
+    }
+  }
+  // Calls queued for a stream slot under the default limit may go once the server's
+  // SETTINGS allow more.
+  void on_peer_settings() override { start_waiting(); }
+  void on_stream_writable(uint64_t id) override {
+    auto it = active_.find(id);
+    if (it != active_.end() && it->second->stream) it->second->stream->on_writable();
   }
   void on_trailers(uint64_t id, wire::Trailers trailers) override {
     auto it = active_.find(id);
@@ -237,6 +254,13 @@ class ClientConnection final : public Connection::Delegate,
       }
     }
     Status status = connection_->send_headers(id, headers, false);
+    if (call->stream && status.ok()) {
+      connection_->hold_receive_grants(id);
+      call->stream_id = id;
+      active_.emplace(id, call);
+      call->stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
+      return;
+    }
     if (status.ok()) status = connection_->send_message(id, std::move(call->request), true);
     if (!status.ok()) {
       connection_->send_cancel(id, wire::Cancel{StatusCode::kCancelled, "request not sent"})
@@ -714,6 +738,34 @@ awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
                            std::move(completion_executor), std::move(wrapped), caller_slot);
   if (!status.ok()) co_return complete(call, local_failure(std::move(status)));
   submit(*sub, call, *cancel);
+}
+
+ClientStream Channel::open_stream(std::string method, StreamOptions options) {
+  if (method.empty() || method.front() != '/') method = canonical_method_name(method);
+  std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
+  auto core =
+      std::make_shared<detail::StreamCore>(env_, sub->executor(), options.idle_timeout, true);
+  // The call's end is the stream's: the server's trailers (an application outcome) or a
+  // failure below it.
+  CallHandler handler(asio::bind_executor(sub->executor(), [core](CallResult result) {
+    const auto kind = result.origin == FailureOrigin::kServer ? StreamError::Kind::kApplication
+                                                              : StreamError::Kind::kTransport;
+    core->on_finished(std::move(result.status), kind);
+  }));
+  auto call = make_pending(std::move(method), Buffer(), std::move(options.call), env_.now(),
+                           sub->executor(), std::move(handler), asio::cancellation_slot());
+  call->stream = core;
+  core->set_abort_hook([weak_sub = std::weak_ptr<SubChannel>(sub),
+                        weak_call = std::weak_ptr<PendingCall>(call)](Status why) {
+    auto sub = weak_sub.lock();
+    auto call = weak_call.lock();
+    if (sub && call) sub->abandon(call, std::move(why), FailureOrigin::kLocal);
+  });
+  asio::post(sub->executor(), [sub, call] {
+    CallCancel cancel;
+    submit(*sub, call, cancel);
+  });
+  return ClientStream(std::move(core));
 }
 
 }  // namespace meshrpc::core

@@ -163,7 +163,10 @@ Status Connection::handle_frame(wire::Frame frame) {
 
 Status Connection::handle_settings(const wire::Frame& frame) {
   MESHRPC_ASSIGN_OR_RETURN(wire::Settings settings, wire::decode_settings(frame, options_.limits));
-  if (settings.ack) return Status();
+  if (settings.ack) {
+    settings_acked_ = true;
+    return Status();
+  }
   MESHRPC_ASSIGN_OR_RETURN(wire::NegotiatedLimits negotiated,
                            wire::negotiate(options_.limits, settings));
   const wire::Limits& next = negotiated.send;
@@ -178,6 +181,7 @@ Status Connection::handle_settings(const wire::Frame& frame) {
   MESHRPC_RETURN_IF_ERROR(encoder_.encode_settings(wire::Settings{true, {}}, writer_->pending()));
   writer_->flush_soon();
   pump_blocked_streams();
+  if (delegate_) delegate_->on_peer_settings();
   return Status();
 }
 
@@ -230,16 +234,59 @@ Status Connection::handle_data(wire::Frame frame) {
   // Each fragment's bytes count as consumed as they arrive, not when the message is whole: a
   // message larger than the stream window (up to max_message_bytes) completes only if its
   // first fragments are granted first. (After end of stream nothing more comes: no grant.)
-  if (auto increment = state.receive.on_consumed(bytes); increment && !end_stream) {
-    encoder_.encode_window_update(id, {*increment}, writer_->pending()).ignore_error();
-    writer_->flush_soon();
+  // A stream read at the application's pace holds them back while a message waits unread.
+  if (state.hold_grants && state.unread > 0) {
+    state.held_bytes += bytes;
+  } else if (!end_stream) {
+    grant_stream(id, state, bytes);
   }
   if (frame.header.has_flag(wire::kFlagContinued)) return Status();
   Buffer message = std::move(state.inbound);
   state.inbound.clear();
   const bool has_message = !frame.header.has_flag(wire::kFlagNoMessage);
+  if (state.hold_grants && has_message) ++state.unread;
   if (delegate_) delegate_->on_message(id, std::move(message), has_message, end_stream);
   return Status();
+}
+
+// Until the peer has acknowledged our SETTINGS it may send under the default window (it
+// cannot know ours yet, as in HTTP/2): a stream opened then gets the larger of the two.
+uint32_t Connection::stream_receive_window() const {
+  const uint32_t ours = options_.limits.initial_stream_window_bytes;
+  if (settings_acked_) return ours;
+  return std::max(ours, wire::Limits{}.initial_stream_window_bytes);
+}
+
+void Connection::grant_stream(uint64_t stream_id, StreamState& state, uint64_t bytes) {
+  if (auto increment = state.receive.on_consumed(bytes)) {
+    encoder_.encode_window_update(stream_id, {*increment}, writer_->pending()).ignore_error();
+    writer_->flush_soon();
+  }
+}
+
+void Connection::hold_receive_grants(uint64_t stream_id) {
+  if (!closed_) stream_state(stream_id).hold_grants = true;
+}
+
+void Connection::message_read(uint64_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || !it->second.hold_grants || it->second.unread == 0) return;
+  StreamState& state = it->second;
+  if (--state.unread == 0 && state.held_bytes > 0) {
+    grant_stream(stream_id, state, std::exchange(state.held_bytes, 0));
+  }
+}
+
+bool Connection::wants_writable(uint64_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return false;
+  for (const OutboundItem& item : it->second.outbox) {
+    if (item.is_message) {
+      it->second.notify_writable = true;
+      return true;
+    }
+  }
+  return false;
 }
 
 // --- sending ------------------------------------------------------------------------------
@@ -253,12 +300,11 @@ Connection::StreamState& Connection::stream_state(uint64_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) {
     it = streams_
-             .emplace(stream_id,
-                      StreamState{SendWindow(send_limits_.initial_stream_window_bytes),
-                                  ReceiveWindow(options_.limits.initial_stream_window_bytes),
-                                  {},
-                                  {},
-                                  false})
+             .emplace(stream_id, StreamState{SendWindow(send_limits_.initial_stream_window_bytes),
+                                             ReceiveWindow(stream_receive_window()),
+                                             {},
+                                             {},
+                                             false})
              .first;
   }
   return it->second;
@@ -351,6 +397,10 @@ bool Connection::pump_outbox(uint64_t stream_id, StreamState& state) {
     connection_send_.consume(part.size());
     encoder_.encode_data(stream_id, flags, std::move(part), writer_->pending()).ignore_error();
     if (last) state.outbox.pop_front();
+  }
+  if (state.notify_writable) {
+    state.notify_writable = false;
+    if (delegate_) delegate_->on_stream_writable(stream_id);
   }
   return true;
 }

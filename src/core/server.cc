@@ -88,6 +88,7 @@ struct Server::State {
   struct Method {
     Handler handler;
     bool blocking = false;
+    StreamHandler stream_handler = {};  // set for a streaming method (then `handler` is not)
   };
   std::unordered_map<std::string, Method> handlers;
   std::atomic<size_t> blocking_calls{0};
@@ -134,6 +135,10 @@ class ServerConnection final : public Connection::Delegate,
     reject(id, status);  // the handler never saw this call
   }
   void on_goaway(const wire::GoAway&) override {}
+  void on_stream_writable(uint64_t id) override {
+    auto it = calls_.find(id);
+    if (it != calls_.end() && it->second.stream) it->second.stream->on_writable();
+  }
   void on_closed(const Status&) override {
     closed_ = true;
     cancel_running();
@@ -147,6 +152,7 @@ class ServerConnection final : public Connection::Delegate,
     Buffer request;
     bool dispatched = false;
     std::shared_ptr<asio::cancellation_signal> cancel;
+    std::shared_ptr<detail::StreamCore> stream;  // a streaming call's messages
   };
 
   void reject(uint64_t id, Status status) {
@@ -155,9 +161,11 @@ class ServerConnection final : public Connection::Delegate,
     connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
   }
   void dispatch(uint64_t id, Call& call);
-  awaitable<void> run(uint64_t id, const Handler* handler, std::shared_ptr<ServerContext> context,
-                      Buffer request, LimitPermit permit);
-  void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected);
+  awaitable<void> run(uint64_t id, const Server::State::Method* method,
+                      std::shared_ptr<ServerContext> context, Buffer request, LimitPermit permit,
+                      std::shared_ptr<detail::StreamCore> stream);
+  void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected,
+              bool send_reply);
   void cancel_running();
 
   std::shared_ptr<Server::State> state_;
@@ -184,12 +192,27 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
                                       deadline, connection_->remote_address());
   Call& call = calls_[id];
   call.context = std::move(context);
-  if (end_stream) dispatch(id, call);
+  auto found = state_->handlers.find(call.context->method());
+  const bool unknown = found == state_->handlers.end();
+  const bool streaming = !unknown && found->second.stream_handler;
+  // A stream is dispatched at once; so is an unknown method, rejected without waiting for a
+  // request that a stream may never half-close.
+  if (streaming || unknown || end_stream) dispatch(id, call);
+  if (streaming && end_stream) {
+    auto it = calls_.find(id);
+    if (it != calls_.end() && it->second.stream) it->second.stream->on_end_of_stream();
+  }
 }
 
 void ServerConnection::on_message(uint64_t id, Buffer message, bool has_message, bool end_stream) {
   auto it = calls_.find(id);
-  if (it == calls_.end() || it->second.dispatched) return;
+  if (it == calls_.end()) return;
+  if (const auto& stream = it->second.stream) {
+    if (has_message) stream->on_message(std::move(message));
+    if (end_stream) stream->on_end_of_stream();
+    return;
+  }
+  if (it->second.dispatched) return;
   if (has_message) {
     if (!it->second.request.empty()) {
       return reject(id, invalid_argument_error("a unary call carries exactly one request"));
@@ -207,6 +230,10 @@ void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
     return;
   }
   it->second.context->mark_cancelled();
+  if (const auto stream = it->second.stream) {
+    stream->on_finished(cancelled_error("the client cancelled the call"),
+                        StreamError::Kind::kTransport);
+  }
   it->second.cancel->emit(asio::cancellation_type::terminal);
 }
 
@@ -248,23 +275,37 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
   }
   call.dispatched = true;
   call.cancel = std::make_shared<asio::cancellation_signal>();
+  if (found->second.stream_handler) {
+    call.stream = std::make_shared<detail::StreamCore>(state_->env, executor(), std::nullopt,
+                                                       /*is_client=*/false);
+    connection_->hold_receive_grants(id);
+    call.stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
+  }
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
   // when the call's table entry (the other owner) may already be gone.
-  asio::co_spawn(
-      executor(),
-      run(id, &found->second.handler, call.context, std::move(call.request), std::move(permit)),
-      asio::bind_cancellation_slot(call.cancel->slot(),
-                                   [signal = call.cancel](std::exception_ptr) {}));
+  asio::co_spawn(executor(),
+                 run(id, &found->second, call.context, std::move(call.request), std::move(permit),
+                     call.stream),
+                 asio::bind_cancellation_slot(call.cancel->slot(),
+                                              [signal = call.cancel](std::exception_ptr) {}));
 }
 
 // Runs the handler; exceptions become INTERNAL; the deadline cancels it.
-awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
+awaitable<void> ServerConnection::run(uint64_t id, const Server::State::Method* method,
                                       std::shared_ptr<ServerContext> context, Buffer request,
-                                      LimitPermit permit) {
+                                      LimitPermit permit,
+                                      std::shared_ptr<detail::StreamCore> stream) {
   auto self = shared_from_this();
-  auto guarded = [](const Handler* h, ServerContext& ctx, Buffer req) -> awaitable<Result<Buffer>> {
+  auto guarded = [](const Server::State::Method* m, ServerContext& ctx, Buffer req,
+                    std::shared_ptr<detail::StreamCore> core) -> awaitable<Result<Buffer>> {
     try {
-      co_return co_await (*h)(ctx, std::move(req));
+      if (core) {
+        ServerStream server_stream(std::move(core));
+        Status final_status = co_await m->stream_handler(ctx, server_stream);
+        if (!final_status.ok()) co_return final_status;
+        co_return Buffer();
+      }
+      co_return co_await m->handler(ctx, std::move(req));
     } catch (const std::exception& e) {
       co_return internal_error(std::string("handler threw: ") + e.what());
     } catch (...) {
@@ -285,10 +326,10 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
       rejected = true;
       result = std::move(admitted);
     } else if (context->deadline() == runtime::kInfiniteFuture) {
-      result = co_await guarded(handler, *context, std::move(request));
+      result = co_await guarded(method, *context, std::move(request), stream);
     } else {
       auto outcome =
-          co_await (guarded(handler, *context, std::move(request)) ||
+          co_await (guarded(method, *context, std::move(request), stream) ||
                     state_->env.async_wait_until(context->deadline(), use_nothrow_awaitable));
       if (outcome.index() == 0) {
         result = std::move(std::get<0>(outcome));
@@ -306,11 +347,15 @@ awaitable<void> ServerConnection::run(uint64_t id, const Handler* handler,
     interceptors[i]->after_handler(*context, final_status, state_->env.now() - start);
   }
   permit.release(result.ok());
-  finish(id, *context, std::move(result), rejected);
+  if (stream) {
+    // Writes after the handler returned have nowhere to go.
+    stream->on_finished(result.ok() ? Status() : result.status(), StreamError::Kind::kTransport);
+  }
+  finish(id, *context, std::move(result), rejected, /*send_reply=*/stream == nullptr);
 }
 
 void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result,
-                              bool rejected) {
+                              bool rejected, bool send_reply) {
   // The call counts as active until its reply is queued, so a shutdown waiting for active
   // calls never closes the connection ahead of the last reply.
   struct EndCall {
@@ -324,7 +369,7 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
   if (it != calls_.end()) calls_.erase(it);
   if (client_gone) return;
   Status status = result.ok() ? Status() : result.status();
-  if (result.ok()) {
+  if (result.ok() && send_reply) {
     Status sent = connection_->send_message(id, std::move(result).value(), false);
     if (!sent.ok()) status = sent.with_context("response");
   }
@@ -438,6 +483,10 @@ std::string checked_method_name(std::string_view method) {
 
 void Server::register_method(std::string method, Handler handler) {
   state_->handlers[checked_method_name(method)] = State::Method{std::move(handler), false};
+}
+
+void Server::register_stream_method(std::string method, StreamHandler handler) {
+  state_->handlers[checked_method_name(method)] = State::Method{{}, false, std::move(handler)};
 }
 
 void Server::register_blocking_method(std::string method, BlockingHandler handler) {

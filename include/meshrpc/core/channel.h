@@ -39,6 +39,7 @@
 #include "meshrpc/core/call_invoker.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
+#include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/connector.h"
 
@@ -88,6 +89,11 @@ class Channel final : public CallInvoker {
   asio::any_io_executor default_executor() override { return pick_executor(); }
   void start_call(std::string method, Buffer request, CallOptions options,
                   asio::any_io_executor completion_executor, CallHandler handler) override;
+
+  // Opens a stream (stream.h) to `method`: returns at once; the call starts as a unary call
+  // would (connection, queueing, deadline), and writes wait until it has. Interceptors do
+  // not run for streams.
+  ClientStream open_stream(std::string method, StreamOptions options = {});
 
   const transport::Address& target() const { return target_; }
   // Sub-connections whose connection is up (for tests and status pages; approximate when

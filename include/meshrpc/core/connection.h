@@ -61,6 +61,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     virtual void on_goaway(const wire::GoAway& goaway) = 0;
     // The connection is finished; no callback follows.
     virtual void on_closed(const Status& status) = 0;
+    // Every message queued on the stream has gone to the writer (see wants_writable()). May
+    // be called from inside any sending call of this class: do not send from it, post.
+    virtual void on_stream_writable(uint64_t stream_id) { (void)stream_id; }
+    // The peer's SETTINGS changed send_limits() (more concurrent streams, say).
+    virtual void on_peer_settings() {}
   };
 
   static std::shared_ptr<Connection> create(runtime::Env& env,
@@ -93,6 +98,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Tells the peer we will process no stream above `last_stream_id`.
   [[nodiscard]] Status send_goaway(uint64_t last_stream_id, StatusCode code,
                                    std::string_view reason);
+  // --- streams read and written by the application at its own pace -------------------------
+  // The stream's receive window is granted as the application reads, not as messages
+  // arrive, so a reader that stops back-pressures the peer. Bytes are held back while a
+  // message of the stream waits unread: the stream then buffers at most one unread message
+  // plus one window of bytes (a message larger than the window still completes, because
+  // the fragments of a message are granted while nothing is unread).
+  void hold_receive_grants(uint64_t stream_id);
+  // The application took one message of the stream: held grants go out when none is left.
+  void message_read(uint64_t stream_id);
+  // True when messages queued on the stream still wait for flow-control window; then
+  // on_stream_writable(stream_id) follows once they have all gone to the writer.
+  bool wants_writable(uint64_t stream_id);
+
   // The stream is finished on our side: its flow-control state and queued output go.
   // (After send_trailers this happens by itself once the trailers are written.)
   void forget_stream(uint64_t stream_id);
@@ -123,6 +141,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::deque<OutboundItem> outbox;
     Buffer inbound;           // fragments of the message being received
     bool discarding = false;  // the stream failed; its remaining DATA is dropped
+    // hold_receive_grants(): grants wait for message_read() while `unread` > 0.
+    bool hold_grants = false;
+    uint32_t unread = 0;
+    uint64_t held_bytes = 0;
+    bool notify_writable = false;  // wants_writable() said true: tell when drained
   };
 
   Connection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream, wire::Role role,
@@ -141,6 +164,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void pump_blocked_streams();
   Status enqueue(uint64_t stream_id, OutboundItem item);
   Status check_open() const;
+  void grant_stream(uint64_t stream_id, StreamState& state, uint64_t bytes);
+  uint32_t stream_receive_window() const;
   // Ends the connection: `goaway` (if any) is flushed before the stream closes.
   void finish(const Status& status, bool send_goaway);
 
@@ -160,6 +185,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unordered_map<uint64_t, StreamState> streams_;
   std::deque<uint64_t> blocked_streams_;  // waiting for the connection window, in order
   bool closed_ = false;
+  bool settings_acked_ = false;  // the peer acknowledged our SETTINGS
   Status close_status_;
   uint64_t frames_received_ = 0;
 };

@@ -31,6 +31,7 @@
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
 #include "meshrpc/core/server_context.h"
+#include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/connector.h"
 
@@ -42,6 +43,10 @@ using Handler = std::function<awaitable<Result<Buffer>>(ServerContext&, Buffer)>
 // A handler that blocks its thread (synchronous disk or library calls). It runs on the env's
 // worker pool, never on an io thread; it may poll ctx.cancelled().
 using BlockingHandler = std::function<Result<Buffer>(ServerContext&, Buffer)>;
+
+// A streaming handler (stream.h): reads and writes `stream` until it returns the call's final
+// status. The call is dispatched when its headers arrive, before any message.
+using StreamHandler = std::function<awaitable<Status>(ServerContext&, ServerStream&)>;
 
 inline constexpr std::string_view kHealthCheckMethod = "/meshrpc.Health/Check";
 
@@ -82,6 +87,9 @@ class Server {
   // std::invalid_argument. A second registration of a name replaces the first. Before start()
   // only.
   void register_method(std::string method, Handler handler);
+  // Registers a streaming handler (server-streaming, client-streaming or bidirectional: the
+  // handler decides how many messages it reads and writes). Names as for register_method.
+  void register_stream_method(std::string method, StreamHandler handler);
   // Registers a handler that blocks: it runs on the worker pool (Env::blocking_executor).
   void register_blocking_method(std::string method, BlockingHandler handler);
 
