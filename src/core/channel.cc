@@ -13,6 +13,7 @@
 #include <latch>
 #include <unordered_map>
 
+#include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/transport/errors.h"
 
@@ -744,7 +745,7 @@ ClientStream Channel::open_stream(std::string method, StreamOptions options) {
   if (method.empty() || method.front() != '/') method = canonical_method_name(method);
   std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
   auto core =
-      std::make_shared<detail::StreamCore>(env_, sub->executor(), options.idle_timeout, true);
+      std::make_shared<detail::StreamCore>(&env_, sub->executor(), options.idle_timeout, true);
   // The call's end is the stream's: the server's trailers (an application outcome) or a
   // failure below it.
   CallHandler handler(asio::bind_executor(sub->executor(), [core](CallResult result) {

@@ -18,6 +18,7 @@
 #include <utility>
 #include <variant>
 
+#include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
 
 namespace meshrpc::core {
@@ -276,7 +277,7 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
   call.dispatched = true;
   call.cancel = std::make_shared<asio::cancellation_signal>();
   if (found->second.stream_handler) {
-    call.stream = std::make_shared<detail::StreamCore>(state_->env, executor(), std::nullopt,
+    call.stream = std::make_shared<detail::StreamCore>(&state_->env, executor(), std::nullopt,
                                                        /*is_client=*/false);
     connection_->hold_receive_grants(id);
     call.stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
+#include "connection_sink.h"
+
 namespace meshrpc::core {
 
 std::string_view stream_error_kind_name(StreamError::Kind kind) {
@@ -57,7 +59,13 @@ void ConnectionSink::message_read() {
   if (auto connection = connection_.lock()) connection->message_read(stream_id_);
 }
 
-StreamCore::StreamCore(runtime::Env& env, asio::any_io_executor executor,
+std::shared_ptr<StreamCore> failed_stream(asio::any_io_executor executor, Status status) {
+  auto core = std::make_shared<StreamCore>(nullptr, std::move(executor), std::nullopt, true);
+  core->on_finished(std::move(status), StreamError::Kind::kTransport);
+  return core;
+}
+
+StreamCore::StreamCore(runtime::Env* env, asio::any_io_executor executor,
                        std::optional<runtime::Duration> idle_timeout, bool is_client)
     : env_(env),
       executor_(std::move(executor)),
@@ -214,10 +222,10 @@ void StreamCore::pump_writes() {
 }
 
 void StreamCore::arm_idle_timer() {
-  if (!idle_timeout_ || idle_armed_ || finished_) return;
+  if (!idle_timeout_ || env_ == nullptr || idle_armed_ || finished_) return;
   idle_armed_ = true;
   const uint64_t generation = ++idle_generation_;
-  env_.async_wait_for(
+  env_->async_wait_for(
       *idle_timeout_,
       asio::bind_cancellation_slot(
           idle_cancel_.slot(),

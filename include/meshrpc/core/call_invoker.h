@@ -1,4 +1,4 @@
-// CallInvoker: anything that can carry a unary call on raw bytes to a server: a Channel (one
+// CallInvoker: anything that can carry a call on raw bytes to a server: a Channel (one
 // endpoint), and later the cluster layer's service client (retries, failover, hedging).
 // Generated clients and codec::Client are written against it, so they run over either.
 //
@@ -11,6 +11,7 @@
 
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/core/call.h"
+#include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/asio.h"
 
 namespace meshrpc::core {
@@ -40,6 +41,10 @@ class CallInvoker {
   // Starts the call; `handler` runs once, on `completion_executor`.
   virtual void start_call(std::string method, Buffer request, CallOptions options,
                           asio::any_io_executor completion_executor, CallHandler handler) = 0;
+
+  // Opens a stream (stream.h). Invokers that cannot carry streams return one that has
+  // already ended with UNIMPLEMENTED (kTransport), saying which invoker refused.
+  virtual ClientStream open_stream(std::string method, StreamOptions options);
 };
 
 }  // namespace meshrpc::core

@@ -93,7 +93,7 @@ class Channel final : public CallInvoker {
   // Opens a stream (stream.h) to `method`: returns at once; the call starts as a unary call
   // would (connection, queueing, deadline), and writes wait until it has. Interceptors do
   // not run for streams.
-  ClientStream open_stream(std::string method, StreamOptions options = {});
+  ClientStream open_stream(std::string method, StreamOptions options = {}) override;
 
   const transport::Address& target() const { return target_; }
   // Sub-connections whose connection is up (for tests and status pages; approximate when

@@ -57,7 +57,6 @@
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/core/call.h"
-#include "meshrpc/core/connection.h"
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/runtime/env.h"
 
@@ -101,6 +100,10 @@ struct StreamOptions {
 
 namespace detail {
 
+class StreamCore;
+// A stream that has already ended with `status` (for invokers that cannot open streams).
+std::shared_ptr<StreamCore> failed_stream(asio::any_io_executor executor, Status status);
+
 // What a StreamCore sends through: one stream of one connection. Called on the stream's
 // executor only.
 class StreamSink {
@@ -114,22 +117,6 @@ class StreamSink {
   virtual void message_read() = 0;
 };
 
-// The sink of a stream on a meshrpc Connection (client or server side). Holds the
-// connection weakly: a closed connection refuses with UNAVAILABLE.
-class ConnectionSink final : public StreamSink {
- public:
-  ConnectionSink(std::weak_ptr<Connection> connection, uint64_t stream_id)
-      : connection_(std::move(connection)), stream_id_(stream_id) {}
-  Status send(Buffer message, bool end_stream) override;
-  Status send_end() override;
-  bool wants_writable() override;
-  void message_read() override;
-
- private:
-  std::weak_ptr<Connection> connection_;
-  uint64_t stream_id_;
-};
-
 // The state of one stream shared by its handle and its connection: received messages,
 // waiting reads and writes, the final outcome. Everything runs on executor().
 class StreamCore : public std::enable_shared_from_this<StreamCore> {
@@ -139,7 +126,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Ends the call from this side (abort); set by whoever opened the stream.
   using AbortHook = std::function<void(Status)>;
 
-  StreamCore(runtime::Env& env, asio::any_io_executor executor,
+  // `env` may be null only without an idle timeout.
+  StreamCore(runtime::Env* env, asio::any_io_executor executor,
              std::optional<runtime::Duration> idle_timeout, bool is_client);
 
   asio::any_io_executor executor() const { return executor_; }
@@ -182,7 +170,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void on_idle_timeout(uint64_t generation);
   Status write_failure() const;
 
-  runtime::Env& env_;
+  runtime::Env* env_;
   asio::any_io_executor executor_;
   const std::optional<runtime::Duration> idle_timeout_;
   const bool is_client_;
@@ -239,6 +227,8 @@ class StreamOps {
 
   // Messages received and not yet read; approximate off the stream's executor.
   size_t unread_messages() const { return core_ ? core_->unread_messages() : 0; }
+  // Where the stream's work runs (completions without an executor of their own run here).
+  asio::any_io_executor executor() const { return core_->executor(); }
 
  protected:
   StreamOps() = default;
