@@ -29,6 +29,7 @@
 #include "meshrpc/codec/codec.h"
 #include "meshrpc/codec/method.h"
 #include "meshrpc/codec/service.h"
+#include "meshrpc/codec/stream.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/core/server.h"
 
@@ -91,7 +92,7 @@ class Server : public core::Server {
     if (method.kind != MethodKind::kUnary) {  // a setup-time programmer error
       throw std::invalid_argument("Server::handle: " + std::string(method.name) + " is " +
                                   std::string(method_kind_name(method.kind)) +
-                                  "; streaming methods are not served yet");
+                                  "; register it with handle_stream");
     }
     std::string name = core::canonical_method_name(method.name);
     describe(describe_method<Req, Reply>(name, MethodKind::kUnary, method.idempotency, false));
@@ -137,6 +138,34 @@ class Server : public core::Server {
   template <Encodable Req, Encodable Reply, typename Fn>
   void handle_blocking(const Method<Req, Reply>& method, Fn handler) {
     handle_blocking<Req, Reply>(method.name, std::move(handler), {method.idempotency});
+  }
+
+  // Registers a streaming handler, awaitable<Status>(core::ServerContext&,
+  // ServerStream<Req, Reply>&): it reads requests and writes replies until it returns the
+  // call's final status (see stream.h). Any streaming kind: the handler decides how many
+  // messages it reads and writes.
+  template <Encodable Req, Encodable Reply, typename Fn>
+  requires std::invocable < const Fn&, core::ServerContext&, ServerStream<Req, Reply>
+  & > void handle_stream(const MethodInfo& method, Fn handler) {
+    if (method.kind == MethodKind::kUnary) {  // a setup-time programmer error
+      throw std::invalid_argument("Server::handle_stream: " + std::string(method.name) +
+                                  " is unary; register it with handle");
+    }
+    std::string name = core::canonical_method_name(method.name);
+    describe(describe_method<Req, Reply>(name, method.kind, method.idempotency, false));
+    register_stream_method(
+        std::move(name),
+        [handler = std::move(handler)](core::ServerContext& ctx,
+                                       core::ServerStream& raw) -> awaitable<Status> {
+          ServerStream<Req, Reply> stream(raw);
+          Status final_status = co_await handler(ctx, stream);
+          co_return final_status;
+        });
+  }
+  template <Encodable Req, Encodable Reply, typename Fn>
+  requires std::invocable < const Fn&, core::ServerContext&, ServerStream<Req, Reply>
+  & > void handle_stream(std::string_view method, Fn handler) {
+    handle_stream<Req, Reply>(MethodInfo{method, MethodKind::kBidiStreaming}, std::move(handler));
   }
 
   // Registers every method of `service` (generated from a .proto); the service outlives the
