@@ -64,11 +64,11 @@ TEST(KeepaliveIntegration, BlackholedPeerEndsAWaitingStreamReadWithTransportUnav
   ServerOptions server_options;
   server_options.connection.keepalive = keepalive;
   Server server(harness.server_env(), harness.server_network(), server_options);
-  server.register_stream_method(
-      "/test/Silent", [](ServerContext& ctx, ServerStream&) -> awaitable<Status> {
-        co_await ctx.env().async_wait_for(24h, use_nothrow_awaitable);
-        co_return Status();
-      });
+  server.register_stream_method("/test/Silent",
+                                [](ServerContext& ctx, ServerStream&) -> awaitable<Status> {
+                                  co_await ctx.env().async_wait_for(24h, use_nothrow_awaitable);
+                                  co_return Status();
+                                });
   auto address = server.start(harness.listen_address());
   ASSERT_TRUE(address.ok());
   ChannelOptions channel_options;
