@@ -3,6 +3,14 @@
 //
 //   echo_client --target HOST:PORT --message TEXT [--count N] [--concurrency C]
 //               [--timeout 1s] [--interval 100ms]
+//   echo_client --target HOST:PORT --stream N [--timeout 1s]   (Echo.Stream)
+//   echo_client --target HOST:PORT --chat N [--timeout 1s]     (Echo.Chat)
+//
+// --stream N asks for N streamed replies and prints "stream: N of N replies in order in T ms
+// (R msg/s, B MB/s)"; --chat N makes N round trips on one bidirectional stream and prints
+// "chat: N round trips in T ms (R/s)". Both exit 1 on a failure, printing the StreamError
+// ("stream failed: Transport(UNAVAILABLE: ...)"); --timeout is then the idle timeout of each
+// read.
 //
 // Makes N calls, at most C in flight, call i starting no earlier than (i-1) * interval after
 // the first. Prints "reply N: TEXT" or "call N failed: CODE_NAME: message" per call as it
@@ -10,6 +18,7 @@
 // every call succeeded, 1 otherwise (2: bad flags).
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <charconv>
 #include <cstdio>
@@ -37,6 +46,8 @@ struct Flags {
   int concurrency = 1;
   std::string timeout = "1s";
   std::string interval = "0ms";
+  int stream = 0;  // --stream N
+  int chat = 0;    // --chat N
 };
 
 // "500ms", "1s", "2m" (also "us", "ns", "h"); a bare "0" is zero.
@@ -121,13 +132,98 @@ int run(const transport::Address& target, const Plan& plan, int concurrency) {
   return tally.failed == 0 ? 0 : 1;
 }
 
+// Prints the failure and returns 1.
+int stream_failed(const char* what, const std::string& why) {
+  std::printf("%s failed: %s\n", what, why.c_str());
+  std::fflush(stdout);
+  return 1;
+}
+
+double seconds_between(runtime::TimePoint from, runtime::TimePoint to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// --stream N: one Echo.Stream call asking for N replies; checks their order.
+awaitable<int> run_stream(runtime::Env& env, examples::Echo::Client& echo_client, int count,
+                          runtime::Duration idle_timeout) {
+  const runtime::TimePoint start = env.now();
+  auto stream = echo_client.Stream({.idle_timeout = idle_timeout});
+  examples::SayRequest request;
+  request.set_count(count);
+  Status sent = co_await stream.async_write_last(request, asio::use_awaitable);
+  if (!sent.ok()) co_return stream_failed("stream", sent.to_string());
+  int in_order = 0;
+  uint64_t bytes = 0;
+  for (;;) {
+    codec::StreamRead<examples::SayReply> reply = co_await stream.async_read(asio::use_awaitable);
+    if (reply.error) co_return stream_failed("stream", reply.error->to_string());
+    if (!reply.message) break;
+    if (reply.message->message() != std::to_string(in_order)) {
+      co_return stream_failed("stream", "reply " + std::to_string(in_order) + " was \"" +
+                                            reply.message->message() + "\"");
+    }
+    bytes += reply.message->ByteSizeLong();
+    ++in_order;
+  }
+  const double seconds = seconds_between(start, env.now());
+  std::printf("stream: %d of %d replies in order in %.1f ms (%.0f msg/s, %.2f MB/s)\n", in_order,
+              count, seconds * 1e3, in_order / seconds, bytes / seconds / 1e6);
+  co_return in_order == count ? 0 : stream_failed("stream", "replies missing");
+}
+
+// --chat N: N round trips on one Echo.Chat stream.
+awaitable<int> run_chat(runtime::Env& env, examples::Echo::Client& echo_client, int count,
+                        const std::string& message, runtime::Duration idle_timeout) {
+  const runtime::TimePoint start = env.now();
+  auto chat = echo_client.Chat({.idle_timeout = idle_timeout});
+  examples::SayRequest request;
+  request.set_message(message);
+  for (int i = 0; i < count; ++i) {
+    Status sent = co_await chat.async_write(request, asio::use_awaitable);
+    if (!sent.ok()) co_return stream_failed("chat", sent.to_string());
+    codec::StreamRead<examples::SayReply> reply = co_await chat.async_read(asio::use_awaitable);
+    if (reply.error) co_return stream_failed("chat", reply.error->to_string());
+    if (!reply.message || reply.message->message() != message) {
+      co_return stream_failed("chat", "round trip " + std::to_string(i) + " got no echo");
+    }
+  }
+  Status done = co_await chat.async_writes_done(asio::use_awaitable);
+  if (!done.ok()) co_return stream_failed("chat", done.to_string());
+  Status final_status = co_await chat.async_finish(asio::use_awaitable);
+  if (!final_status.ok()) co_return stream_failed("chat", final_status.to_string());
+  const double seconds = seconds_between(start, env.now());
+  std::printf("chat: %d round trips in %.1f ms (%.0f/s)\n", count, seconds * 1e3, count / seconds);
+  co_return 0;
+}
+
+int run_streaming(const transport::Address& target, const Flags& flags,
+                  runtime::Duration idle_timeout) {
+  runtime::RealEnv env(runtime::RealEnv::Options{.threads = 1});
+  transport::TcpNetwork network(env);
+  int exit_code = 1;
+  {
+    core::Channel channel(env, network, target);
+    examples::Echo::Client echo_client(channel);
+    auto task = flags.stream > 0
+                    ? run_stream(env, echo_client, flags.stream, idle_timeout)
+                    : run_chat(env, echo_client, flags.chat, flags.message, idle_timeout);
+    exit_code = asio::co_spawn(env.executor(0), std::move(task), asio::use_future).get();
+  }  // the channel closes its connection on the io thread, which must still run
+  return exit_code;
+}
+
 }  // namespace echo
 
 int main(int argc, char** argv) {
   echo::Flags flags;
   CLI::App app{"meshrpc echo client: calls /meshrpc.examples.Echo/Say"};
   app.add_option("--target", flags.target, "HOST:PORT of the echo server")->required();
-  app.add_option("--message", flags.message, "request text")->required();
+  auto* message = app.add_option("--message", flags.message, "request text");
+  auto* stream = app.add_option("--stream", flags.stream, "ask Echo.Stream for N replies")
+                     ->check(CLI::Range(1, 1'000'000'000));
+  auto* chat = app.add_option("--chat", flags.chat, "N round trips on one Echo.Chat stream")
+                   ->check(CLI::Range(1, 1'000'000'000));
+  stream->excludes(chat);
   app.add_option("--count", flags.count, "calls to make")->check(CLI::Range(1, 1'000'000'000));
   app.add_option("--concurrency", flags.concurrency, "calls in flight at most")
       ->check(CLI::Range(1, echo::kMaxConcurrency));
@@ -149,6 +245,14 @@ int main(int argc, char** argv) {
   }
   if (timeout->count() <= 0) {
     std::fprintf(stderr, "echo_client: --timeout must be above 0 (every call is bounded)\n");
+    return 2;
+  }
+  if (flags.stream > 0 || flags.chat > 0) {
+    if (flags.chat > 0 && flags.message.empty()) flags.message = "chat";
+    return echo::run_streaming(*target, flags, *timeout);
+  }
+  if (message->count() == 0) {
+    std::fprintf(stderr, "echo_client: --message is required (or --stream N / --chat N)\n");
     return 2;
   }
   const echo::Plan plan{flags.count, flags.message, *timeout, *interval};

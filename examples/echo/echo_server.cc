@@ -1,6 +1,6 @@
 // echo_server: serves /meshrpc.examples.Echo/Say (echo.proto; the reply's message is the
-// request's) over TCP until SIGINT or SIGTERM, then shuts down gracefully: no new calls, calls
-// in flight finish.
+// request's), Stream (count replies "0", "1", ...) and Chat (an echo per message) over TCP until
+// SIGINT or SIGTERM, then shuts down gracefully: no new calls, calls in flight finish.
 //
 //   echo_server --listen 127.0.0.1:0 [--threads N] [--delay-ms D] [--verbose]
 //
@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -70,6 +71,42 @@ class EchoService final : public examples::Echo::Service {
     examples::SayReply reply;
     reply.set_message(request.message());
     co_return reply;
+  }
+
+  awaitable<Status> Stream(
+      core::ServerContext&,
+      codec::ServerStream<examples::SayRequest, examples::SayReply>& stream) override {
+    codec::StreamRead<examples::SayRequest> request =
+        co_await stream.async_read(asio::use_awaitable);
+    if (request.error) co_return request.error->status;
+    if (!request.message) co_return invalid_argument_error("Stream needs a request");
+    if (request.message->count() < 0) {
+      co_return invalid_argument_error("count " + std::to_string(request.message->count()) +
+                                       " is negative");
+    }
+    if (verbose_) print_line("echo_server stream of " + std::to_string(request.message->count()));
+    examples::SayReply reply;
+    for (int32_t i = 0; i < request.message->count(); ++i) {
+      reply.set_message(std::to_string(i));
+      Status sent = co_await stream.async_write(reply, asio::use_awaitable);
+      if (!sent.ok()) co_return sent;
+    }
+    co_return Status();
+  }
+
+  awaitable<Status> Chat(
+      core::ServerContext&,
+      codec::ServerStream<examples::SayRequest, examples::SayReply>& stream) override {
+    examples::SayReply reply;
+    for (;;) {
+      codec::StreamRead<examples::SayRequest> request =
+          co_await stream.async_read(asio::use_awaitable);
+      if (request.error) co_return request.error->status;
+      if (!request.message) co_return Status();  // the client is done
+      reply.set_message(request.message->message());
+      Status sent = co_await stream.async_write(reply, asio::use_awaitable);
+      if (!sent.ok()) co_return sent;
+    }
   }
 
  private:

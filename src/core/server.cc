@@ -154,6 +154,7 @@ class ServerConnection final : public Connection::Delegate,
     bool dispatched = false;
     std::shared_ptr<asio::cancellation_signal> cancel;
     std::shared_ptr<detail::StreamCore> stream;  // a streaming call's messages
+    bool cancel_emitted = false;
   };
 
   void reject(uint64_t id, Status status) {
@@ -230,12 +231,16 @@ void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
     calls_.erase(it);
     return;
   }
+  if (it->second.cancel_emitted) return;
+  it->second.cancel_emitted = true;
   it->second.context->mark_cancelled();
-  if (const auto stream = it->second.stream) {
+  const auto stream = it->second.stream;
+  it->second.cancel->emit(asio::cancellation_type::terminal);
+  // After the emit, as in cancel_running().
+  if (stream) {
     stream->on_finished(cancelled_error("the client cancelled the call"),
                         StreamError::Kind::kTransport);
   }
-  it->second.cancel->emit(asio::cancellation_type::terminal);
 }
 
 void ServerConnection::dispatch(uint64_t id, Call& call) {
@@ -383,12 +388,24 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
 void ServerConnection::cancel_running() {
   // Emitting may complete coroutines that erase from calls_: collect first.
   std::vector<std::shared_ptr<asio::cancellation_signal>> signals;
+  std::vector<std::shared_ptr<detail::StreamCore>> streams;
   for (auto& [id, call] : calls_) {
-    if (!call.dispatched) continue;
+    // Once per call: close() and then on_closed() both come here, and a second emit could
+    // reach a coroutine that the first one's outcome has already let finish.
+    if (!call.dispatched || call.cancel_emitted) continue;
+    call.cancel_emitted = true;
     call.context->mark_cancelled();
     signals.push_back(call.cancel);
+    if (call.stream) streams.push_back(call.stream);
   }
   for (auto& signal : signals) signal->emit(asio::cancellation_type::terminal);
+  // A handler parked in a stream read or write is woken with the error (the stream's waits
+  // do not listen to the coroutine's cancellation), so it returns and its frame goes. After
+  // the emits: co_spawn forwards a cancellation by posting it, and that must run before the
+  // coroutine can finish and free what the cancellation refers to.
+  for (auto& stream : streams) {
+    stream->on_finished(unavailable_error("connection closed"), StreamError::Kind::kTransport);
+  }
 }
 
 // --- Server::State ------------------------------------------------------------------------

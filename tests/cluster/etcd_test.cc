@@ -274,6 +274,8 @@ TEST_F(EtcdTest, RegistrarRegistersAgainAfterItsLeaseIsLost) {
   // The next keep-alive (within a third of the TTL) finds the lease gone and registers anew.
   std::optional<ResolverUpdate> back = updates.wait_for_ids({"p1"}, 5s);
   ASSERT_TRUE(back);
+  // The watch event may overtake the registrar's own reply to its put.
+  ASSERT_THAT(registrar.wait_registered(5s), IsOk());
   const EtcdRegistrationState state = registrar.state();
   EXPECT_TRUE(state.registered);
   EXPECT_EQ(state.registrations, 2u);

@@ -89,6 +89,56 @@ Entry sample_entry() {
   return entry;
 }
 
+TEST_F(GeneratedClientTest, StreamingRpcsUploadWatchAndSyncThroughTheGeneratedCode) {
+  KeyValue::Client client(*channel_);
+  Result<versions::Version> uploaded = internal_error("not run");
+  std::vector<std::string> watched;
+  std::vector<uint64_t> synced;
+  ASSERT_THAT(run([&]() -> awaitable<Status> {
+                auto upload = client.Upload();  // client streaming
+                for (const char* key : {"a/1", "a/2", "b/1"}) {
+                  Entry entry = sample_entry();
+                  entry.set_key(key);
+                  Status sent = co_await upload.async_write(entry, asio::use_awaitable);
+                  if (!sent.ok()) co_return sent;
+                }
+                Status done = co_await upload.async_writes_done(asio::use_awaitable);
+                if (!done.ok()) co_return done;
+                codec::StreamRead<versions::Version> count =
+                    co_await upload.async_read(asio::use_awaitable);
+                uploaded = count.message ? Result<versions::Version>(*count.message)
+                                         : Result<versions::Version>(internal_error("no count"));
+
+                auto watch = client.Watch();  // server streaming
+                WatchRequest request;
+                request.set_prefix("a/");
+                Status asked = co_await watch.async_write_last(request, asio::use_awaitable);
+                if (!asked.ok()) co_return asked;
+                for (;;) {
+                  codec::StreamRead<Entry> entry = co_await watch.async_read(asio::use_awaitable);
+                  if (entry.error) co_return entry.error->status;
+                  if (!entry.message) break;
+                  watched.push_back(entry.message->key());
+                }
+
+                auto sync = client.Sync();  // bidirectional
+                for (uint64_t v = 1; v <= 3; ++v) {
+                  Entry entry = sample_entry();
+                  entry.mutable_version()->set_number(v * 10);
+                  Status sent = co_await sync.async_write(entry, asio::use_awaitable);
+                  if (!sent.ok()) co_return sent;
+                  codec::StreamRead<Entry> back = co_await sync.async_read(asio::use_awaitable);
+                  if (!back.message) co_return internal_error("no echo");
+                  synced.push_back(back.message->version().number());
+                }
+                co_return co_await sync.async_writes_done(asio::use_awaitable);
+              }),
+              IsOk());
+  EXPECT_THAT(uploaded, IsOkAndHolds(Property(&versions::Version::number, 3u)));
+  EXPECT_THAT(watched, ::testing::ElementsAre("a/1", "a/2"));
+  EXPECT_THAT(synced, ::testing::ElementsAre(11u, 21u, 31u));
+}
+
 TEST_F(GeneratedClientTest, PutThenGetRoundTripsEveryFieldKind) {
   KeyValue::Client client(*channel_);
   const Entry entry = sample_entry();
@@ -172,22 +222,21 @@ TEST_F(GeneratedClientTest, ClientDeclaresEachMethodsIdempotencyWhateverTheCalle
 }
 
 TEST_F(GeneratedClientTest, MethodTheServerLacksIsUnimplemented) {
-  // Watch is declared in the .proto but streaming, so the service does not register it.
-  core::CallResult watch;
   Result<Entry> typed = Entry();
+  core::CallResult raw;
   ASSERT_THAT(run([&]() -> awaitable<Status> {
                 core::CallOptions options;
-                watch = co_await channel_->async_call(std::string(KeyValue::Methods::kWatch.name),
-                                                      Buffer(), options, asio::use_awaitable);
                 GetRequest get;
                 typed = co_await codec::async_unary_call<Entry>(
                     *channel_, "/meshrpc.test.KeyValue/Scan", get, options, asio::use_awaitable);
+                raw = co_await channel_->async_call("/meshrpc.test.Nowhere/Scan", Buffer(), options,
+                                                    asio::use_awaitable);
                 co_return Status();
               }),
               IsOk());
-  EXPECT_THAT(watch.status, StatusIs(StatusCode::kUnimplemented));
-  EXPECT_TRUE(watch.not_processed);
   EXPECT_THAT(typed, StatusIs(StatusCode::kUnimplemented, HasSubstr("Scan")));
+  EXPECT_THAT(raw.status, StatusIs(StatusCode::kUnimplemented));
+  EXPECT_TRUE(raw.not_processed);
 }
 
 TEST_F(GeneratedClientTest, GarbageRequestBytesAreInvalidArgumentBeforeTheHandler) {

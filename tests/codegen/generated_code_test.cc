@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/use_awaitable.hpp>
+#include <concepts>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -22,19 +24,19 @@ using codec::MethodInfo;
 using codec::MethodKind;
 using core::Idempotency;
 
-// Whether the generated classes have a member for an rpc (streaming ones must not, yet).
+// Whether the generated classes have a member for an rpc, of the right shape.
 template <typename Service>
-concept ServesWatch = requires {
-  &Service::Watch;
+concept ServesWatch = requires(Service& service, core::ServerContext& context,
+                               codec::ServerStream<WatchRequest, Entry>& stream) {
+  { service.Watch(context, stream) } -> std::same_as<awaitable<Status>>;
 };
 template <typename Service>
 concept ServesGet = requires {
   &Service::Get;
 };
 template <typename GeneratedClient>
-concept CallsWatch = requires(GeneratedClient& client, const WatchRequest& request,
-                              core::CallOptions options) {
-  client.Watch(request, options, asio::use_awaitable);
+concept OpensWatch = requires(GeneratedClient& client, core::StreamOptions options) {
+  { client.Watch(options) } -> std::same_as<codec::ClientStream<WatchRequest, Entry>>;
 };
 template <typename GeneratedClient>
 concept CallsGet = requires(GeneratedClient& client, const GetRequest& request,
@@ -107,11 +109,11 @@ TEST(GeneratedCode, MessagesFromOtherPackagesAndNestedOnesAreQualified) {
                                awaitable<DeleteReply>>);
 }
 
-TEST(GeneratedCode, StreamingRpcsHaveNoClientMethodOrHandlerYet) {
+TEST(GeneratedCode, StreamingRpcsOpenTypedStreamsAndHaveStreamHandlers) {
   static_assert(ServesGet<KeyValue::Service> && CallsGet<KeyValue::Client>);
-  static_assert(!ServesWatch<KeyValue::Service> && !CallsWatch<KeyValue::Client>);
-  // Events declares only a streaming rpc, so its Service is not abstract.
-  static_assert(!std::is_abstract_v<EventsService>);
+  static_assert(ServesWatch<KeyValue::Service> && OpensWatch<KeyValue::Client>);
+  // Events declares only a streaming rpc, which its Service must implement.
+  static_assert(std::is_abstract_v<Events::Service>);
 }
 
 // Registering needs a server object only: on a simulated host, never started.
@@ -124,26 +126,33 @@ TEST_F(RegistrationTest, AServiceRegistersItsUnaryRpcsWithTheirIdempotency) {
   KeyValueStore store;
   codec::Server server(harness_.server_env(), harness_.server_network());
   server.add_service(store);
-  std::vector<std::pair<std::string, Idempotency>> registered;
+  std::vector<std::tuple<std::string, MethodKind, Idempotency>> registered;
   for (const codec::MethodDescription& method : server.methods()) {
-    registered.emplace_back(method.name, method.idempotency);
-    EXPECT_EQ(method.kind, MethodKind::kUnary);
+    registered.emplace_back(method.name, method.kind, method.idempotency);
     EXPECT_NE(method.request_schema, nullptr) << method.name;
   }
-  EXPECT_THAT(registered,
-              ::testing::ElementsAre(
-                  std::pair("/meshrpc.test.KeyValue/Get", Idempotency::kNoSideEffects),
-                  std::pair("/meshrpc.test.KeyValue/GetMeta", Idempotency::kNoSideEffects),
-                  std::pair("/meshrpc.test.KeyValue/Put", Idempotency::kIdempotent),
-                  std::pair("/meshrpc.test.KeyValue/Delete", Idempotency::kUnknown)));
-  EXPECT_EQ(server.find_method(KeyValue::Methods::kWatch.name), nullptr);
+  EXPECT_THAT(
+      registered,
+      ::testing::ElementsAre(
+          std::tuple("/meshrpc.test.KeyValue/Get", MethodKind::kUnary, Idempotency::kNoSideEffects),
+          std::tuple("/meshrpc.test.KeyValue/GetMeta", MethodKind::kUnary,
+                     Idempotency::kNoSideEffects),
+          std::tuple("/meshrpc.test.KeyValue/Put", MethodKind::kUnary, Idempotency::kIdempotent),
+          std::tuple("/meshrpc.test.KeyValue/Delete", MethodKind::kUnary, Idempotency::kUnknown),
+          std::tuple("/meshrpc.test.KeyValue/Watch", MethodKind::kServerStreaming,
+                     Idempotency::kUnknown),
+          std::tuple("/meshrpc.test.KeyValue/Upload", MethodKind::kClientStreaming,
+                     Idempotency::kUnknown),
+          std::tuple("/meshrpc.test.KeyValue/Sync", MethodKind::kBidiStreaming,
+                     Idempotency::kUnknown)));
 }
 
-TEST_F(RegistrationTest, AServiceWithOnlyStreamingRpcsRegistersNothing) {
+TEST_F(RegistrationTest, AServiceWithOnlyStreamingRpcsRegistersThem) {
   EventsService events;
   codec::Server server(harness_.server_env(), harness_.server_network());
   server.add_service(events);
-  EXPECT_TRUE(server.methods().empty());
+  ASSERT_EQ(server.methods().size(), 1u);
+  EXPECT_EQ(server.methods()[0].kind, MethodKind::kServerStreaming);
 }
 
 }  // namespace

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/use_awaitable.hpp>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "key_value.meshrpc.h"
 
@@ -50,6 +52,58 @@ class KeyValueStore final : public KeyValue::Service {
     co_return google::protobuf::Empty();
   }
 
+  // Every stored entry whose key starts with the prefix, in key order.
+  awaitable<Status> Watch(core::ServerContext&,
+                          codec::ServerStream<WatchRequest, Entry>& stream) override {
+    codec::StreamRead<WatchRequest> request = co_await stream.async_read(asio::use_awaitable);
+    if (request.error) co_return request.error->status;
+    if (!request.message) co_return invalid_argument_error("Watch needs a request");
+    ++handled_;
+    std::vector<Entry> matching;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [key, entry] : entries_) {
+        if (key.starts_with(request.message->prefix())) matching.push_back(entry);
+      }
+    }
+    for (const Entry& entry : matching) {
+      Status sent = co_await stream.async_write(entry, asio::use_awaitable);
+      if (!sent.ok()) co_return sent;
+    }
+    co_return Status();
+  }
+
+  // Stores every entry sent; answers with the number stored as a version.
+  awaitable<Status> Upload(core::ServerContext&,
+                           codec::ServerStream<Entry, versions::Version>& stream) override {
+    ++handled_;
+    uint64_t stored = 0;
+    for (;;) {
+      codec::StreamRead<Entry> entry = co_await stream.async_read(asio::use_awaitable);
+      if (entry.error) co_return entry.error->status;
+      if (!entry.message) break;
+      std::lock_guard lock(mutex_);
+      entries_[entry.message->key()] = *entry.message;
+      ++stored;
+    }
+    versions::Version version;
+    version.set_number(stored);
+    co_return co_await stream.async_write(version, asio::use_awaitable);
+  }
+
+  // Echoes every entry back with its version bumped.
+  awaitable<Status> Sync(core::ServerContext&, codec::ServerStream<Entry, Entry>& stream) override {
+    ++handled_;
+    for (;;) {
+      codec::StreamRead<Entry> entry = co_await stream.async_read(asio::use_awaitable);
+      if (entry.error) co_return entry.error->status;
+      if (!entry.message) co_return Status();
+      entry.message->mutable_version()->set_number(entry.message->version().number() + 1);
+      Status sent = co_await stream.async_write(*entry.message, asio::use_awaitable);
+      if (!sent.ok()) co_return sent;
+    }
+  }
+
   int handled() const { return handled_.load(); }
 
  private:
@@ -66,7 +120,13 @@ class AdminService final : public Admin::Service {
   }
 };
 
-// Events has only a streaming rpc: nothing to implement yet.
-class EventsService final : public Events::Service {};
+// Events has only a streaming rpc; nothing happens, so a subscription ends at once.
+class EventsService final : public Events::Service {
+ public:
+  awaitable<Status> Subscribe(core::ServerContext&,
+                              codec::ServerStream<WatchRequest, Entry>&) override {
+    co_return Status();
+  }
+};
 
 }  // namespace meshrpc::test

@@ -58,17 +58,4 @@ void print_namespace_close(const FileModel& file, google::protobuf::io::Printer&
   out.Print("}  // namespace $ns$\n", "ns", file.cpp_namespace);
 }
 
-void print_streaming_note(const ServiceModel& service, google::protobuf::io::Printer& out) {
-  bool first = true;
-  for (const MethodModel& method : service.methods) {
-    if (method.unary) continue;
-    if (first) {
-      out.Print(
-          "\n// Not generated until meshrpc has streaming calls (Methods has their MethodInfo):\n");
-      first = false;
-    }
-    out.Print("//   $declaration$\n", "declaration", method.declaration);
-  }
-}
-
 }  // namespace meshrpc::protoc_gen

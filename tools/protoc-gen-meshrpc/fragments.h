@@ -23,8 +23,4 @@ void print_comments(const std::string& comments, google::protobuf::io::Printer& 
 void print_namespace_open(const FileModel& file, google::protobuf::io::Printer& out);
 void print_namespace_close(const FileModel& file, google::protobuf::io::Printer& out);
 
-// The methods that generated code cannot serve or call yet, as a comment after a blank line;
-// nothing when all are unary.
-void print_streaming_note(const ServiceModel& service, google::protobuf::io::Printer& out);
-
 }  // namespace meshrpc::protoc_gen

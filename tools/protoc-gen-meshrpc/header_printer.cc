@@ -35,10 +35,12 @@ void print_includes(const FileModel& file, Printer& out) {
       "#include \"meshrpc/codec/method.h\"\n"
       "#include \"meshrpc/codec/protobuf.h\"\n"
       "#include \"meshrpc/codec/service.h\"\n"
+      "#include \"meshrpc/codec/stream.h\"\n"
       "#include \"meshrpc/codec/unary_call.h\"\n"
       "#include \"meshrpc/core/call.h\"\n"
       "#include \"meshrpc/core/call_invoker.h\"\n"
       "#include \"meshrpc/core/server_context.h\"\n"
+      "#include \"meshrpc/core/stream.h\"\n"
       "#include \"meshrpc/runtime/asio.h\"\n"
       "\n",
       "base", file.base_name);
@@ -73,6 +75,20 @@ void print_client_method(const MethodModel& method, Printer& out) {
             "}\n");
 }
 
+// A streaming rpc opens a typed stream (codec/stream.h); how many messages go each way is
+// the .proto's business, not the stream's.
+void print_client_stream_method(const MethodModel& method, Printer& out) {
+  out.Print("\n");
+  print_comments(method.comments, out);
+  out.Print(variables_of(method),
+            "// $declaration$\n"
+            "::meshrpc::codec::ClientStream<$request$, $response$> $name$(\n"
+            "    ::meshrpc::core::StreamOptions options = {}) {\n"
+            "  return ::meshrpc::codec::open_stream<$request$, $response$>(\n"
+            "      *invoker_, Methods::$constant$.name, ::std::move(options));\n"
+            "}\n");
+}
+
 void print_client(const ServiceModel& service, Printer& out) {
   out.Print(
       "// Typed calls over any CallInvoker (a core::Channel, or a client with retries). Each\n"
@@ -86,9 +102,12 @@ void print_client(const ServiceModel& service, Printer& out) {
       "  ::meshrpc::core::CallInvoker& invoker() const { return *invoker_; }\n");
   out.Indent();
   for (const MethodModel& method : service.methods) {
-    if (method.unary) print_client_method(method, out);
+    if (method.unary) {
+      print_client_method(method, out);
+    } else {
+      print_client_stream_method(method, out);
+    }
   }
-  print_streaming_note(service, out);
   out.Outdent();
   out.Print(
       "\n"
@@ -99,7 +118,7 @@ void print_client(const ServiceModel& service, Printer& out) {
 
 void print_service_base(const ServiceModel& service, Printer& out) {
   out.Print(
-      "// The server side: derive, implement every unary rpc, and add the object to a\n"
+      "// The server side: derive, implement every rpc, and add the object to a\n"
       "// ::meshrpc::codec::Server (add_service), which it must outlive. A handler's errors are\n"
       "// its Result's status; a request that does not decode never reaches it\n"
       "// (INVALID_ARGUMENT).\n"
@@ -109,15 +128,21 @@ void print_service_base(const ServiceModel& service, Printer& out) {
       "  void register_methods(::meshrpc::codec::Server& server) override;\n");
   out.Indent();
   for (const MethodModel& method : service.methods) {
-    if (!method.unary) continue;
     out.Print("\n");
     print_comments(method.comments, out);
+    if (!method.unary) {
+      out.Print(variables_of(method),
+                "// $declaration$\n"
+                "virtual ::meshrpc::awaitable<::meshrpc::Status> $name$(\n"
+                "    ::meshrpc::core::ServerContext& context,\n"
+                "    ::meshrpc::codec::ServerStream<$request$, $response$>& stream) = 0;\n");
+      continue;
+    }
     out.Print(variables_of(method),
               "// $declaration$\n"
               "virtual ::meshrpc::awaitable<::meshrpc::Result<$response$>> $name$(\n"
               "    ::meshrpc::core::ServerContext& context, const $request$& request) = 0;\n");
   }
-  print_streaming_note(service, out);
   out.Outdent();
   out.Print("};\n");
 }

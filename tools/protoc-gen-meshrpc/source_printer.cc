@@ -9,15 +9,20 @@ namespace {
 
 using google::protobuf::io::Printer;
 
-bool has_unary(const ServiceModel& service) {
-  for (const MethodModel& method : service.methods) {
-    if (method.unary) return true;
-  }
-  return false;
-}
-
 // `this->`: an rpc named `server`, `context` or `request` would otherwise be the parameter.
 void print_registration(const MethodModel& method, Printer& out) {
+  if (!method.unary) {
+    out.Print(
+        "server.handle_stream<$request$, $response$>(\n"
+        "    Methods::$constant$,\n"
+        "    [this](::meshrpc::core::ServerContext& context,\n"
+        "           ::meshrpc::codec::ServerStream<$request$, $response$>& stream) {\n"
+        "      return this->$name$(context, stream);\n"
+        "    });\n",
+        "request", method.request_type, "response", method.response_type, "constant",
+        method.constant, "name", method.name);
+    return;
+  }
   out.Print(
       "server.handle<$request$, $response$>(\n"
       "    Methods::$constant$,\n"
@@ -31,13 +36,11 @@ void print_registration(const MethodModel& method, Printer& out) {
 void print_service(const ServiceModel& service, Printer& out) {
   out.Print("::std::string_view $name$::Service::service_name() const { return kServiceName; }\n\n",
             "name", service.name);
-  // A service with no unary rpc registers nothing: its parameter stays unnamed (-Wextra).
+  // A service with no rpc registers nothing: its parameter stays unnamed (-Wextra).
   out.Print("void $name$::Service::register_methods(::meshrpc::codec::Server&$param$) {\n", "name",
-            service.name, "param", has_unary(service) ? " server" : " /*server*/");
+            service.name, "param", service.methods.empty() ? " /*server*/" : " server");
   out.Indent();
-  for (const MethodModel& method : service.methods) {
-    if (method.unary) print_registration(method, out);
-  }
+  for (const MethodModel& method : service.methods) print_registration(method, out);
   out.Outdent();
   out.Print("}\n\n");
 }
