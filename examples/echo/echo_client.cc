@@ -151,7 +151,11 @@ awaitable<int> run_stream(runtime::Env& env, examples::Echo::Client& echo_client
   examples::SayRequest request;
   request.set_count(count);
   Status sent = co_await stream.async_write_last(request, asio::use_awaitable);
-  if (!sent.ok()) co_return stream_failed("stream", sent.to_string());
+  if (!sent.ok()) {
+    // The stream has ended: a read says how (transport or application).
+    codec::StreamRead<examples::SayReply> why = co_await stream.async_read(asio::use_awaitable);
+    co_return stream_failed("stream", why.error ? why.error->to_string() : sent.to_string());
+  }
   int in_order = 0;
   uint64_t bytes = 0;
   for (;;) {
@@ -180,7 +184,10 @@ awaitable<int> run_chat(runtime::Env& env, examples::Echo::Client& echo_client, 
   request.set_message(message);
   for (int i = 0; i < count; ++i) {
     Status sent = co_await chat.async_write(request, asio::use_awaitable);
-    if (!sent.ok()) co_return stream_failed("chat", sent.to_string());
+    if (!sent.ok()) {
+      codec::StreamRead<examples::SayReply> why = co_await chat.async_read(asio::use_awaitable);
+      co_return stream_failed("chat", why.error ? why.error->to_string() : sent.to_string());
+    }
     codec::StreamRead<examples::SayReply> reply = co_await chat.async_read(asio::use_awaitable);
     if (reply.error) co_return stream_failed("chat", reply.error->to_string());
     if (!reply.message || reply.message->message() != message) {

@@ -4,6 +4,7 @@
 # wait is bounded; on failure the processes' output is printed.
 #   process_test.sh sigterm_drains_in_flight_calls ECHO_SERVER ECHO_CLIENT
 #   process_test.sh killed_server_gives_unavailable_then_recovers ECHO_SERVER ECHO_CLIENT
+#   process_test.sh stream_and_chat_then_killed_server_is_a_transport_error ECHO_SERVER ECHO_CLIENT
 set -euo pipefail
 test_case=$1 server_bin=$2 client_bin=$3
 
@@ -89,8 +90,28 @@ killed_server_gives_unavailable_then_recovers() {
   ((exit_code == 0)) || fail "restarted echo_server exited $exit_code after SIGTERM, want 0"
 }
 
+stream_and_chat_then_killed_server_is_a_transport_error() {
+  start_server 0 "$dir/server.log"
+  run_client "$dir/stream.log" --stream 1000 --timeout 5s
+  ((exit_code == 0)) || fail "--stream 1000: echo_client exited $exit_code, want 0"
+  grep -qE '^stream: 1000 of 1000 replies in order in ' "$dir/stream.log" ||
+    fail "--stream 1000: no 'stream: 1000 of 1000 replies in order' line"
+  run_client "$dir/chat.log" --chat 100 --timeout 5s
+  ((exit_code == 0)) || fail "--chat 100: echo_client exited $exit_code, want 0"
+  grep -qE '^chat: 100 round trips in ' "$dir/chat.log" || fail "--chat 100: no summary line"
+
+  kill -KILL "$server_pid"
+  wait_exit "$server_pid" 10 echo_server
+  server_pid=""
+  run_client "$dir/dead.log" --stream 10 --timeout 5s
+  ((exit_code == 1)) || fail "--stream to a killed server: echo_client exited $exit_code, want 1"
+  grep -qE '^stream failed: Transport\(UNAVAILABLE: ' "$dir/dead.log" ||
+    fail "--stream to a killed server: no Transport(UNAVAILABLE) StreamError"
+}
+
 case "$test_case" in
-  sigterm_drains_in_flight_calls | killed_server_gives_unavailable_then_recovers) "$test_case" ;;
+  sigterm_drains_in_flight_calls | killed_server_gives_unavailable_then_recovers | \
+    stream_and_chat_then_killed_server_is_a_transport_error) "$test_case" ;;
   *) fail "unknown test case '$test_case'" ;;
 esac
 echo "PASS ($test_case)"
