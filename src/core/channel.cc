@@ -590,7 +590,10 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
 
 Channel::Channel(runtime::Env& env, transport::Network& network, transport::Address target,
                  ChannelOptions options)
-    : env_(env), target_(std::move(target)), interceptors_(options.interceptors) {
+    : env_(env),
+      target_(std::move(target)),
+      interceptors_(options.interceptors),
+      default_stream_idle_timeout_(options.default_stream_idle_timeout) {
   for (size_t i = 0; i < env.executor_count(); ++i) {
     subchannels_.push_back(
         std::make_shared<SubChannel>(env, network, target_, options, env.executor(i)));
@@ -744,8 +747,9 @@ awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
 ClientStream Channel::open_stream(std::string method, StreamOptions options) {
   if (method.empty() || method.front() != '/') method = canonical_method_name(method);
   std::shared_ptr<SubChannel> sub = pick_subchannel().shared_from_this();
-  auto core =
-      std::make_shared<detail::StreamCore>(&env_, sub->executor(), options.idle_timeout, true);
+  const std::optional<runtime::Duration> idle_timeout =
+      options.idle_timeout ? options.idle_timeout : default_stream_idle_timeout_;
+  auto core = std::make_shared<detail::StreamCore>(&env_, sub->executor(), idle_timeout, true);
   // The call's end is the stream's: the server's trailers (an application outcome) or a
   // failure below it.
   CallHandler handler(asio::bind_executor(sub->executor(), [core](CallResult result) {

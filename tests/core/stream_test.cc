@@ -255,6 +255,23 @@ TEST_P(StreamTest, IdleTimeoutEndsAReadWithTimeoutAndTheStreamGoesOn) {
       IsOk());
 }
 
+TEST_P(StreamTest, TheChannelsDefaultIdleTimeoutAppliesToStreamsOpenedWithoutOne) {
+  ChannelOptions channel_options;
+  channel_options.default_stream_idle_timeout = 50ms;
+  start({}, {}, channel_options);
+  EXPECT_THAT(run([&]() -> awaitable<Status> {
+                // Echo answers nothing until written to: the read can only time out.
+                ClientStream stream = channel_->open_stream("/test/Echo");
+                ReadResult read = co_await stream.async_read(asio::use_awaitable);
+                STREAM_EXPECT(read.error && read.error->kind == StreamError::Kind::kTimeout,
+                              describe(read));
+                STREAM_EXPECT(read.error->status.message().find("50 ms") != std::string::npos,
+                              read.error->status.to_string());
+                co_return Status();
+              }),
+              IsOk());
+}
+
 TEST_P(StreamTest, DroppingTheHandleCancelsTheServerHandlerAndFreesTheStream) {
   auto saw_cancel = std::make_shared<std::atomic<int>>(0);
   std::atomic<int>& handler_saw_cancel = *saw_cancel;

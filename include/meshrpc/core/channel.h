@@ -32,6 +32,7 @@
 #include <atomic>
 #include <boost/asio/cancellation_signal.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ struct ChannelOptions {
   size_t max_queued_calls = 10'000;
   // Run around every call, in order (see interceptor.h).
   ClientInterceptors interceptors;
+  // The idle timeout of streams opened without one (seed 002's with_default_timeout):
+  // nullopt, none; a stream's StreamOptions::idle_timeout overrides it.
+  std::optional<runtime::Duration> default_stream_idle_timeout = std::nullopt;
 };
 
 // A call as the sub-connections see it; defined in channel.cc.
@@ -114,6 +118,7 @@ class Channel final : public CallInvoker {
   runtime::Env& env_;
   transport::Address target_;
   ClientInterceptors interceptors_;
+  std::optional<runtime::Duration> default_stream_idle_timeout_;
   std::vector<std::shared_ptr<SubChannel>> subchannels_;
   std::atomic<size_t> next_subchannel_{0};
 };
