@@ -53,6 +53,9 @@ struct SimNetwork::State {
   // cycle that only the end of the network breaks.
   std::set<SimStream*> streams_;
   uint64_t next_connection_id_ = 1;
+  // The SimNetwork object is gone (and the simulated hosts may follow): streams destroyed
+  // from now on, by the hosts' teardown, send nothing and touch no host.
+  bool torn_down_ = false;
 };
 
 // One direction of a connection: bytes written by one end, read by the other.
@@ -111,7 +114,7 @@ class SimNetwork::SimStream final : public ByteStream {
 
   void shutdown_send() override {
     Connection::Direction& out = outbound();
-    if (closed_ || out.fin_sent) return;
+    if (closed_ || out.fin_sent || net_.torn_down_) return;
     out.fin_sent = true;
     if (link(out).blackhole) return;
     const TimePoint at = next_delivery_time(out);
@@ -133,7 +136,9 @@ class SimNetwork::SimStream final : public ByteStream {
   void abort() override {
     if (closed_) return;
     Connection::Direction& out = outbound();
-    if (link(out).blackhole) return finish_local(asio::error::operation_aborted);
+    if (net_.torn_down_ || link(out).blackhole) {
+      return finish_local(asio::error::operation_aborted);
+    }
     // A reset overtakes data in flight: the peer discards whatever arrives after it.
     const TimePoint at = net_.sim_.now() + draw_delay(out);
     std::shared_ptr<Connection> connection = connection_;
@@ -550,6 +555,7 @@ SimNetwork::SimNetwork(runtime::SimEnv& sim, LinkConfig default_link)
     : state_(std::make_shared<State>(sim, default_link)) {}
 
 SimNetwork::~SimNetwork() {
+  state_->torn_down_ = true;
   // Collect first: destroying a handler may destroy streams, which leave streams_.
   std::vector<std::any> graveyard;
   for (SimStream* stream : state_->streams_) stream->drop_pending(graveyard);
