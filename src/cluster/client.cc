@@ -543,6 +543,10 @@ class Client::EndpointInvoker final : public core::CallInvoker {
                        CallOptions(std::move(options)), std::move(completion_executor),
                        std::move(handler));
   }
+  // Straight to the endpoint's channel: a stream is not retried, hedged or failed over.
+  core::ClientStream open_stream(std::string method, core::StreamOptions options) override {
+    return client_.endpoint(target_)->channel.open_stream(std::move(method), std::move(options));
+  }
 
  private:
   Client& client_;

@@ -80,6 +80,28 @@ std::optional<bool> outlier_failure(const core::CallResult& result) {
   return resilience::counts_as_breaker_failure(result.status);
 }
 
+// Under the state's mutex: the balancer's pick avoiding `failed` (providers that failed in
+// the call), the ejected ones and those failing health checks; when that leaves none,
+// ejection and health are ignored (panic).
+std::optional<size_t> pick_provider(ServiceClient::State& state,
+                                    const std::vector<std::string>& failed, runtime::TimePoint now,
+                                    std::optional<uint64_t> hash_key) {
+  std::vector<std::string> ejected;
+  if (state.outliers) ejected = state.outliers->ejected_node_ids(now);
+  for (const auto& [node_id, health] : state.health) {
+    if (health.failing) ejected.push_back(node_id);
+  }
+  if (!ejected.empty()) {
+    std::vector<std::string> excluded = failed;
+    excluded.insert(excluded.end(), ejected.begin(), ejected.end());
+    PickRequest request{state.random, now, hash_key, excluded};
+    if (std::optional<size_t> index = state.balancer->pick(request)) return index;
+    ++state.outlier_panic_picks;
+  }
+  PickRequest request{state.random, now, hash_key, failed};
+  return state.balancer->pick(request);
+}
+
 // A service call's attempts: a provider per attempt from the balancer, excluding the ones
 // that failed in this call.
 class ProviderRoute final : public Route {
@@ -151,24 +173,8 @@ class ProviderRoute final : public Route {
     return endpoint;
   }
 
-  // Under the state's mutex: the balancer's pick avoiding the providers that failed in this
-  // call, the ejected ones and those failing health checks; when that leaves none, ejection
-  // and health are ignored (panic).
   std::optional<size_t> pick(const std::vector<std::string>& failed, runtime::TimePoint now) {
-    std::vector<std::string> ejected;
-    if (state_->outliers) ejected = state_->outliers->ejected_node_ids(now);
-    for (const auto& [node_id, health] : state_->health) {
-      if (health.failing) ejected.push_back(node_id);
-    }
-    if (!ejected.empty()) {
-      std::vector<std::string> excluded = failed;
-      excluded.insert(excluded.end(), ejected.begin(), ejected.end());
-      PickRequest request{state_->random, now, hash_key_, excluded};
-      if (std::optional<size_t> index = state_->balancer->pick(request)) return index;
-      ++state_->outlier_panic_picks;
-    }
-    PickRequest request{state_->random, now, hash_key_, failed};
-    return state_->balancer->pick(request);
+    return pick_provider(*state_, failed, now, hash_key_);
   }
 
   Client& client_;
@@ -298,6 +304,22 @@ ServiceClient::ServiceClient(Client& client, ProviderRegistry& registry, std::st
     asio::co_spawn(checker_executor_, check_health(client_, state_, checked(*options.health_check)),
                    asio::detached);
   }
+}
+
+core::ClientStream ServiceClient::open_stream(std::string method, core::StreamOptions options) {
+  std::optional<transport::Address> address;
+  {
+    std::lock_guard lock(state_->mutex);
+    const auto& providers = state_->providers->providers;
+    if (std::optional<size_t> index = pick_provider(*state_, {}, client_.env().now(), {})) {
+      address = providers[*index].address;
+    }
+  }
+  if (!address) {
+    return core::ClientStream(core::detail::failed_stream(
+        client_.default_executor(), unavailable_error("no providers for service " + service_)));
+  }
+  return client_.invoker(*address).open_stream(std::move(method), std::move(options));
 }
 
 ServiceClientStats ServiceClient::stats() const {

@@ -182,6 +182,34 @@ TEST_P(ServiceClientTest, ProviderFailingHealthChecksGetsNoCallsUntilItPassesAga
   EXPECT_GT(stats.health_checks, stats.health_check_failures);
 }
 
+TEST_P(ServiceClientTest, StreamsGoToAListedProviderAndAnEmptyListIsUnavailable) {
+  core::Server server(harness_->server_env(), harness_->server_network());
+  server.register_stream_method(
+      "/test.Svc/Name", [](core::ServerContext&, core::ServerStream& stream) -> awaitable<Status> {
+        co_return co_await stream.async_write(Buffer::copy_of("streamer"), asio::use_awaitable);
+      });
+  auto address = server.start(harness_->listen_address());
+  ASSERT_TRUE(address.ok());
+  make_service({listed("streamer", *address)});
+  ProviderRegistry empty_registry;
+  ServiceClient nobody(*client_, empty_registry, "test.Nobody");
+  core::ReadResult named;
+  core::ReadResult none;
+  ASSERT_THAT(harness_->run_client([&]() -> awaitable<Status> {
+    core::ClientStream stream = service_->open_stream("/test.Svc/Name");
+    named = co_await stream.async_read(asio::use_awaitable);
+    core::ClientStream orphan = nobody.open_stream("/test.Nobody/Name");
+    none = co_await orphan.async_read(asio::use_awaitable);
+    co_return Status();
+  }),
+              IsOk());
+  ASSERT_TRUE(named.message.has_value());
+  EXPECT_EQ(named.message->to_string(), "streamer");
+  ASSERT_TRUE(none.error.has_value());
+  EXPECT_THAT(none.error->status, StatusIs(StatusCode::kUnavailable,
+                                           HasSubstr("no providers for service test.Nobody")));
+}
+
 TEST_P(ServiceClientTest, ANonIdempotentCallDoesNotFailOverAfterTheServerRanIt) {
   Provider& failing = start_provider("failing", StatusCode::kUnavailable);
   Provider& good = start_provider("good", StatusCode::kOk);

@@ -209,6 +209,7 @@ class Client {
 
   // A CallInvoker that sends every call to `target` through this client (default policy plus
   // what each call's core::CallOptions says): hand it to a generated <Service>::Client.
+  // Its streams go straight to the endpoint's channel (no retries, hedging or breaker).
   // Valid while this client lives.
   core::CallInvoker& invoker(const transport::Address& target);
 

@@ -134,6 +134,11 @@ class ServiceClient final : public core::CallInvoker {
           std::move(completion_executor), std::move(handler));
   }
 
+  // A stream (core/stream.h) to one provider, picked as for a call's first attempt
+  // (balancer, ejection, health). Streams are not retried or failed over: a stream that
+  // breaks ends with its StreamError. UNAVAILABLE when no provider is listed.
+  core::ClientStream open_stream(std::string method, core::StreamOptions options = {}) override;
+
   const std::string& service() const { return service_; }
   ServiceClientStats stats() const;
 
