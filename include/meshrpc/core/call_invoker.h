@@ -43,7 +43,7 @@ class CallInvoker {
                           asio::any_io_executor completion_executor, CallHandler handler) = 0;
 
   // Opens a stream (stream.h). Invokers that cannot carry streams return one that has
-  // already ended with UNIMPLEMENTED (kTransport), saying which invoker refused.
+  // already ended with UNIMPLEMENTED as its status (a kTransport error), naming the invoker.
   virtual ClientStream open_stream(std::string method, StreamOptions options);
 };
 
