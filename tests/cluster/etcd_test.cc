@@ -216,6 +216,8 @@ TEST_F(EtcdTest, ResolverSeesRegisteredProvidersWithTheirFields) {
   EXPECT_EQ(both->providers[0], first);
   EXPECT_THAT(both->status, IsOk());
   EXPECT_EQ(one.key(), "/meshrpc/services/test.Svc/p1");
+  // The watch event may overtake the registrar's own reply to its put.
+  ASSERT_THAT(one.wait_registered(10s), IsOk());
   EXPECT_EQ(one.state().registrations, 1u);
   EXPECT_LT(resolver.staleness(kService), 5s);
 }
