@@ -280,25 +280,28 @@ ServiceClient::ServiceClient(Client& client, ProviderRegistry& registry, std::st
                                      options.outlier_detection)) {
   // Called at once with the current list, then on every change: a registry update reaches
   // the balancer before the next pick.
-  watch_ = registry_.watch(service_, [state = state_](const ProviderSnapshot& snapshot) {
-    std::lock_guard lock(state->mutex);
-    state->providers = snapshot;
-    state->balancer->update(snapshot->providers);
-    if (state->outliers) {
-      std::vector<std::string> node_ids;
-      node_ids.reserve(snapshot->providers.size());
-      for (const Provider& provider : snapshot->providers) node_ids.push_back(provider.node_id);
-      state->outliers->set_providers(node_ids);
-    }
-    // Health records follow the list: new providers start healthy, delisted ones are
-    // forgotten.
-    std::map<std::string, State::Health, std::less<>> health;
-    for (const Provider& provider : snapshot->providers) {
-      auto it = state->health.find(provider.node_id);
-      health[provider.node_id] = it != state->health.end() ? it->second : State::Health{};
-    }
-    state->health.swap(health);
-  });
+  const bool checks_health = options.health_check.has_value();
+  watch_ =
+      registry_.watch(service_, [state = state_, checks_health](const ProviderSnapshot& snapshot) {
+        std::lock_guard lock(state->mutex);
+        state->providers = snapshot;
+        state->balancer->update(snapshot->providers);
+        if (state->outliers) {
+          std::vector<std::string> node_ids;
+          node_ids.reserve(snapshot->providers.size());
+          for (const Provider& provider : snapshot->providers) node_ids.push_back(provider.node_id);
+          state->outliers->set_providers(node_ids);
+        }
+        // Health records follow the list: new providers start healthy, delisted ones are
+        // forgotten. Without health checks there are none, and picks skip them for free.
+        if (!checks_health) return;
+        std::map<std::string, State::Health, std::less<>> health;
+        for (const Provider& provider : snapshot->providers) {
+          auto it = state->health.find(provider.node_id);
+          health[provider.node_id] = it != state->health.end() ? it->second : State::Health{};
+        }
+        state->health.swap(health);
+      });
   if (options.health_check) {
     checker_executor_ = client_.env().pick_executor();
     asio::co_spawn(checker_executor_, check_health(client_, state_, checked(*options.health_check)),

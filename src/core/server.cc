@@ -155,6 +155,8 @@ class ServerConnection final : public Connection::Delegate,
     std::shared_ptr<asio::cancellation_signal> cancel;
     std::shared_ptr<detail::StreamCore> stream;  // a streaming call's messages
     bool cancel_emitted = false;
+    // The registered method (handlers are fixed once the server starts); null if unknown.
+    const std::pair<const std::string, Server::State::Method>* method = nullptr;
   };
 
   void reject(uint64_t id, Status status) {
@@ -194,8 +196,10 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
                                       deadline, connection_->remote_address());
   Call& call = calls_[id];
   call.context = std::move(context);
+  // Looked up once, here; dispatch() uses it.
   auto found = state_->handlers.find(call.context->method());
   const bool unknown = found == state_->handlers.end();
+  if (!unknown) call.method = &*found;
   const bool streaming = !unknown && found->second.stream_handler;
   // A stream is dispatched at once; so is an unknown method, rejected without waiting for a
   // request that a stream may never half-close.
@@ -248,8 +252,8 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
   if (context.deadline() <= state_->env.now()) {
     return reject(id, deadline_exceeded_error("deadline expired before the call was dispatched"));
   }
-  auto found = state_->handlers.find(context.method());
-  if (found == state_->handlers.end()) {
+  const auto* found = call.method;
+  if (found == nullptr) {
     return reject(id, Status(StatusCode::kUnimplemented,
                              "method " + context.method() + " is not registered"));
   }
