@@ -1,7 +1,9 @@
-// grpc_echo_client: the gRPC C++ peer's closed-loop client, on gRPC's fastest client API (one
-// CompletionQueue, async unary calls). --inflight call slots are spread over --connections
-// channels; a slot whose call completes starts the next one at once. One application thread
-// polls the queue (gRPC runs its own internal threads besides).
+// grpc_echo_client: the gRPC C++ peer's client, on gRPC's fastest client API (one
+// CompletionQueue, async calls). --inflight slots are spread over --connections channels. In
+// unary mode the client is closed-loop: a slot whose call completes starts the next one at
+// once. In stream mode each slot opens one Stream call and reads its messages one Read at a
+// time until the run ends and the client cancels it. One application thread polls the queue
+// (gRPC runs its own internal threads besides).
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +24,9 @@ using Clock = ClientRun::Clock;
 
 // How long a channel may take to connect before the run is abandoned.
 constexpr std::chrono::seconds kConnectTimeout{5};
+// Once calls are cancelled they complete within milliseconds; the queue is polled in steps
+// of this until they do (the run's wake-up times have all passed by then).
+constexpr std::chrono::milliseconds kCancelledPollStep{100};
 
 // One outstanding call at a time; used only by the polling thread.
 class CallSlot {
@@ -62,6 +67,64 @@ class CallSlot {
   bool in_flight_ = false;
 };
 
+// One server stream; used only by the polling thread. A Stream call is started, then read one
+// message at a time (the async API allows one outstanding Read per call) until a Read fails,
+// then finished to learn why it ended. A slot opens one stream and is not restarted.
+class StreamSlot {
+ public:
+  StreamSlot(EchoService::Stub& stub, const EchoMessage& request, grpc::CompletionQueue& queue)
+      : stub_(stub), request_(request), queue_(queue) {}
+
+  void start() { reader_ = stub_.AsyncStream(&context_, request_, &queue_, this); }
+
+  // Handles this stream's completion event; false once the stream has ended.
+  bool on_event(bool ok, Clock::time_point now, ClientRun& run) {
+    if (state_ == State::kFinishing) {
+      if (!cancelled_) {
+        run.on_call_failed();
+        std::fprintf(stderr, "stream ended (status %d): %s\n", status_.error_code(),
+                     status_.error_message().c_str());
+      }
+      return false;
+    }
+    if (!ok) {  // the call did not start, or the stream ended
+      state_ = State::kFinishing;
+      reader_->Finish(&status_, this);
+      return true;
+    }
+    if (state_ == State::kReading) {
+      if (reply_.payload().size() == request_.payload().size()) {
+        run.on_message(now);
+      } else {
+        run.on_call_failed();
+      }
+    }
+    state_ = State::kReading;
+    reader_->Read(&reply_, this);
+    return true;
+  }
+
+  // Ends the stream from this side: its pending Read fails and it finishes CANCELLED, which
+  // is not an error.
+  void cancel() {
+    cancelled_ = true;
+    context_.TryCancel();
+  }
+
+ private:
+  enum class State { kStarting, kReading, kFinishing };
+
+  EchoService::Stub& stub_;
+  const EchoMessage& request_;
+  grpc::CompletionQueue& queue_;
+  grpc::ClientContext context_;  // declared before reader_, which lives in its call's arena
+  std::unique_ptr<grpc::ClientAsyncReader<EchoMessage>> reader_;
+  EchoMessage reply_;
+  grpc::Status status_;
+  State state_ = State::kStarting;
+  bool cancelled_ = false;
+};
+
 // Channels to one target share a connection unless each has its own subchannel pool.
 std::shared_ptr<grpc::Channel> open_channel(const Endpoint& target) {
   grpc::ChannelArguments args;
@@ -95,8 +158,7 @@ void poll_calls(grpc::CompletionQueue& queue, std::vector<std::unique_ptr<CallSl
     }
     void* tag = nullptr;
     bool ok = false;
-    // Once cancelled, calls complete within milliseconds; poll in short steps until they do.
-    const auto wakeup = cancelled ? now + std::chrono::milliseconds(100) : run.next_wakeup();
+    const auto wakeup = cancelled ? now + kCancelledPollStep : run.next_wakeup();
     const auto status = queue.AsyncNext(&tag, &ok, to_system_clock(wakeup));
     if (status == grpc::CompletionQueue::SHUTDOWN) return;
     if (status == grpc::CompletionQueue::TIMEOUT) continue;
@@ -119,6 +181,42 @@ void poll_calls(grpc::CompletionQueue& queue, std::vector<std::unique_ptr<CallSl
   }
 }
 
+// Runs until the run is done and every stream, cancelled then, has finished.
+void poll_streams(grpc::CompletionQueue& queue, std::vector<std::unique_ptr<StreamSlot>>& slots,
+                  ClientRun& run) {
+  size_t open = slots.size();
+  bool cancelled = false;
+  while (open > 0) {
+    auto now = Clock::now();
+    run.advance(now);
+    if (!run.issuing() && !cancelled) {
+      for (auto& slot : slots) slot->cancel();
+      cancelled = true;
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    const auto wakeup = cancelled ? now + kCancelledPollStep : run.next_wakeup();
+    const auto status = queue.AsyncNext(&tag, &ok, to_system_clock(wakeup));
+    if (status == grpc::CompletionQueue::SHUTDOWN) return;
+    if (status == grpc::CompletionQueue::TIMEOUT) continue;
+    now = Clock::now();
+    run.advance(now);
+    if (!static_cast<StreamSlot*>(tag)->on_event(ok, now, run)) --open;
+  }
+}
+
+// --inflight slots, spread round-robin over the channels.
+template <typename SlotType>
+std::vector<std::unique_ptr<SlotType>> make_slots(
+    uint32_t count, const std::vector<std::unique_ptr<EchoService::Stub>>& stubs,
+    const EchoMessage& request, grpc::CompletionQueue& queue) {
+  std::vector<std::unique_ptr<SlotType>> slots;
+  for (uint32_t i = 0; i < count; ++i) {
+    slots.push_back(std::make_unique<SlotType>(*stubs[i % stubs.size()], request, queue));
+  }
+  return slots;
+}
+
 int run_client(const ClientFlags& flags) {
   std::vector<std::unique_ptr<EchoService::Stub>> stubs;
   for (uint32_t i = 0; i < flags.connections; ++i) {
@@ -129,14 +227,17 @@ int run_client(const ClientFlags& flags) {
   EchoMessage request;
   request.set_payload(std::string(flags.payload_bytes, 'x'));
   grpc::CompletionQueue queue;
-  std::vector<std::unique_ptr<CallSlot>> slots;
-  for (uint32_t i = 0; i < flags.inflight; ++i) {
-    slots.push_back(std::make_unique<CallSlot>(*stubs[i % stubs.size()], request, queue));
-  }
   ClientRun run(flags);
-  const auto start = Clock::now();
-  for (auto& slot : slots) slot->start(start);
-  poll_calls(queue, slots, run);
+  if (flags.mode == Mode::kStream) {
+    auto slots = make_slots<StreamSlot>(flags.inflight, stubs, request, queue);
+    for (auto& slot : slots) slot->start();
+    poll_streams(queue, slots, run);
+  } else {
+    auto slots = make_slots<CallSlot>(flags.inflight, stubs, request, queue);
+    const auto start = Clock::now();
+    for (auto& slot : slots) slot->start(start);
+    poll_calls(queue, slots, run);
+  }
   queue.Shutdown();
   void* tag = nullptr;
   bool ok = false;
@@ -150,7 +251,7 @@ int run_client(const ClientFlags& flags) {
 
 int main(int argc, char** argv) {
   meshrpc::bench::ClientFlags flags;
-  CLI::App app{"gRPC C++ closed-loop echo client (completion-queue async API)"};
+  CLI::App app{"gRPC C++ echo client, unary or streaming (completion-queue async API)"};
   meshrpc::bench::add_client_flags(app, flags);
   CLI11_PARSE(app, argc, argv);
   return meshrpc::bench::run_client(flags);

@@ -1,8 +1,14 @@
-// tcp_floor_client: the raw-TCP floor's closed-loop client. Each request is --payload bytes
-// and its reply is the same bytes echoed; with no framing, the k-th reply is complete once
-// k * payload bytes have come back. Each connection keeps its share of --inflight requests
-// outstanding (pipelined; 1 in flight is ping-pong): every reply read triggers the next
-// request, and all requests triggered by one read leave in one write.
+// tcp_floor_client: the raw-TCP floor's client. In unary mode it is closed-loop: each request
+// is --payload bytes and its reply is the same bytes echoed; with no framing, the k-th reply
+// is complete once k * payload bytes have come back. Each connection keeps its share of
+// --inflight requests outstanding (pipelined; 1 in flight is ping-pong): every reply read
+// triggers the next request, and all requests triggered by one read leave in one write.
+//
+// In stream mode each connection carries one stream: it sends a stream request
+// (kFloorStreamPreamble and the payload size) and then only reads, counting every --payload
+// bytes that arrive as one message. A stream cannot share a connection, so --inflight streams
+// open --inflight connections whatever --connections says. When the run ends the client
+// closes them.
 //
 // One thread, one level-triggered epoll loop over all connections.
 #include <sys/epoll.h>
@@ -25,14 +31,15 @@ namespace {
 
 using Clock = ClientRun::Clock;
 
-// Bytes taken per read: 64 in-flight 4 KiB replies (the largest row) in one read.
+// Bytes taken per read: 64 in-flight 4 KiB replies (the largest unary row) in one read, and
+// four 64 KiB messages of a stream.
 constexpr size_t kReadBytes = 256 * 1024;
 
 struct Connection {
   int fd = -1;
   uint32_t inflight = 0;                  // this connection's share of --inflight
   std::deque<Clock::time_point> started;  // send times of outstanding requests, oldest first
-  size_t reply_bytes_seen = 0;            // bytes of the oldest reply received so far
+  size_t reply_bytes_seen = 0;            // bytes of the oldest reply (or message) so far
   size_t unsent_bytes = 0;                // request bytes not yet written
   bool watching_writable = false;         // EPOLLOUT is in the interest set
 };
@@ -51,6 +58,10 @@ class FloorClient {
     const auto start = Clock::now();
     for (size_t i = 0; i < connections_.size(); ++i) {
       Connection& c = connections_[i];
+      if (flags_.mode == Mode::kStream) {
+        if (!request_stream(c)) return abort_run(run);
+        continue;
+      }
       c.started.assign(c.inflight, start);
       c.unsent_bytes = static_cast<size_t>(c.inflight) * flags_.payload_bytes;
       if (!send_unsent(c)) return abort_run(run);
@@ -64,12 +75,12 @@ class FloorClient {
 
  private:
   bool connect_all() {
-    for (uint32_t i = 0; i < flags_.connections; ++i) {
+    const uint32_t count = flags_.mode == Mode::kStream ? flags_.inflight : flags_.connections;
+    for (uint32_t i = 0; i < count; ++i) {
       Connection c;
       c.fd = connect_tcp(flags_.target);
       if (c.fd < 0) return false;
-      c.inflight =
-          flags_.inflight / flags_.connections + (i < flags_.inflight % flags_.connections);
+      c.inflight = flags_.inflight / count + (i < flags_.inflight % count);
       connections_.push_back(std::move(c));
     }
     for (size_t i = 0; i < connections_.size(); ++i) {
@@ -113,9 +124,10 @@ class FloorClient {
     }
   }
 
-  // Reads replies, completes calls and sends their successors; false when the connection
-  // failed or the server sent bytes no request asked for.
+  // Reads replies, completes calls and sends their successors (unary), or counts streamed
+  // messages; false when the connection failed or the server sent bytes no request asked for.
   bool serve(Connection& c, size_t index, uint32_t events, Clock::time_point now, ClientRun& run) {
+    if (flags_.mode == Mode::kStream) return receive_stream(c, events, now, run);
     if ((events & EPOLLOUT) && !send_unsent(c)) return false;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
       const ssize_t n = read(c.fd, read_buffer_.get(), kReadBytes);
@@ -138,6 +150,33 @@ class FloorClient {
         c.started.push_back(now);
         c.unsent_bytes += flags_.payload_bytes;
       }
+    }
+    return true;
+  }
+
+  // Sends the stream request in one write: a new connection's empty send buffer always takes
+  // its 12 bytes. False when the connection failed.
+  bool request_stream(const Connection& c) const {
+    char request[sizeof(kFloorStreamPreamble) + sizeof(uint32_t)];
+    std::memcpy(request, kFloorStreamPreamble, sizeof(kFloorStreamPreamble));
+    for (size_t i = 0; i < sizeof(uint32_t); ++i) {
+      request[sizeof(kFloorStreamPreamble) + i] =
+          static_cast<char>((flags_.payload_bytes >> (8 * i)) & 0xff);
+    }
+    return write(c.fd, request, sizeof(request)) == static_cast<ssize_t>(sizeof(request));
+  }
+
+  // Reads what has arrived and counts each complete --payload bytes as one message (a
+  // message split across reads counts when its last byte arrives); false when the stream
+  // ended or failed.
+  bool receive_stream(Connection& c, uint32_t events, Clock::time_point now, ClientRun& run) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0) return true;
+    const ssize_t n = read(c.fd, read_buffer_.get(), kReadBytes);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) return false;
+    if (n < 0) return true;
+    c.reply_bytes_seen += static_cast<size_t>(n);
+    for (; c.reply_bytes_seen >= flags_.payload_bytes; c.reply_bytes_seen -= flags_.payload_bytes) {
+      run.on_message(now);
     }
     return true;
   }
@@ -176,7 +215,7 @@ class FloorClient {
 
 int main(int argc, char** argv) {
   meshrpc::bench::ClientFlags flags;
-  CLI::App app{"Raw-TCP floor: closed-loop echo client over plain sockets"};
+  CLI::App app{"Raw-TCP floor: echo or stream client over plain sockets"};
   meshrpc::bench::add_client_flags(app, flags);
   CLI11_PARSE(app, argc, argv);
   return meshrpc::bench::FloorClient(flags).run();

@@ -1,6 +1,9 @@
 // tcp_floor_server: the raw-TCP floor, what this machine does with no framework at all. A
 // batched byte echo: each connection reads as much as is available and writes it back in one
-// write, with no framing, parsing or copying beyond the kernel's.
+// write, with no framing, parsing or copying beyond the kernel's. A connection that starts
+// with a stream request (kFloorStreamPreamble and a payload size, echo_flags.h) is a stream
+// instead: the server writes 'x' bytes to it as fast as the socket takes them until the
+// client closes.
 //
 // Each of --threads threads runs its own level-triggered epoll loop. The listening socket is
 // in every loop with EPOLLEXCLUSIVE, so each connection is accepted by, and stays on, one
@@ -14,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -30,15 +34,28 @@ constexpr size_t kBufferBytes = 256 * 1024;
 constexpr int kMaxConnectionsPerThread = 1024;
 // Events taken per epoll_wait.
 constexpr int kMaxEvents = 64;
+// A stream request: the preamble, then the payload size as a little-endian uint32.
+constexpr size_t kStreamRequestBytes = sizeof(kFloorStreamPreamble) + sizeof(uint32_t);
 
-// A client connection's echo state. Invariant: while unsent bytes remain (unsent_begin <
+// What a connection turned out to be. Its first byte decides: an echo client's payload is
+// 'x' bytes, a stream request starts with kFloorStreamPreamble[0], '\0'.
+enum class Role {
+  kUndecided,      // nothing received yet
+  kEcho,           // echoes what it reads
+  kStreamRequest,  // waiting for the rest of the stream request
+  kStream,         // writes 'x' bytes until the client closes; never reads again
+};
+
+// A client connection's state. Invariant for echo: while unsent bytes remain (unsent_begin <
 // unsent_end) the connection waits for EPOLLOUT and does not read, so a client that stops
 // reading holds at most one buffer of this server's memory.
 struct Connection {
   int fd = -1;
+  Role role = Role::kUndecided;
   std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kBufferBytes);
   size_t unsent_begin = 0;
   size_t unsent_end = 0;
+  size_t request_bytes = 0;  // stream request bytes received (at the start of buffer)
 };
 
 class EchoLoop {
@@ -99,6 +116,33 @@ class EchoLoop {
   }
 
   void serve(Connection& c, uint32_t events) {
+    switch (c.role) {
+      case Role::kUndecided:
+        return decide_role(c, events);
+      case Role::kEcho:
+        return echo(c, events);
+      case Role::kStreamRequest:
+        return read_stream_request(c);
+      case Role::kStream:
+        return stream(c);
+    }
+  }
+
+  // Peeks at the first byte, so that a stream connection is never read past its request.
+  void decide_role(Connection& c, uint32_t events) {
+    char first = 0;
+    const ssize_t n = recv(c.fd, &first, 1, MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) return close_connection(c);
+    if (n < 0) return;
+    if (first == kFloorStreamPreamble[0]) {
+      c.role = Role::kStreamRequest;
+      return read_stream_request(c);
+    }
+    c.role = Role::kEcho;
+    echo(c, events);
+  }
+
+  void echo(Connection& c, uint32_t events) {
     if (c.unsent_begin < c.unsent_end) {
       if (!send_unsent(c)) return close_connection(c);
       if (c.unsent_begin == c.unsent_end) watch(c.fd, EPOLLIN, EPOLL_CTL_MOD);
@@ -114,12 +158,52 @@ class EchoLoop {
     if (c.unsent_begin < c.unsent_end) watch(c.fd, EPOLLOUT, EPOLL_CTL_MOD);
   }
 
-  // Writes what it can; false when the connection failed.
+  // Writes what it can; false when the connection failed. MSG_NOSIGNAL: a client that closed
+  // early gets its connection closed, not the server killed by SIGPIPE.
   static bool send_unsent(Connection& c) {
-    const ssize_t n = write(c.fd, c.buffer.get() + c.unsent_begin, c.unsent_end - c.unsent_begin);
+    const ssize_t n =
+        send(c.fd, c.buffer.get() + c.unsent_begin, c.unsent_end - c.unsent_begin, MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN;
     c.unsent_begin += static_cast<size_t>(n);
     return true;
+  }
+
+  // Reads the rest of the stream request, and no further; once it is complete and valid the
+  // connection becomes a stream.
+  void read_stream_request(Connection& c) {
+    const ssize_t n =
+        read(c.fd, c.buffer.get() + c.request_bytes, kStreamRequestBytes - c.request_bytes);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) return close_connection(c);
+    if (n < 0) return;
+    c.request_bytes += static_cast<size_t>(n);
+    if (c.request_bytes < kStreamRequestBytes) return;
+    if (!valid_stream_request(c.buffer.get())) return close_connection(c);
+    // The stream carries no framing, so payload-size chunks of 'x' are just 'x' bytes: the
+    // size is only checked here and used by the client to count messages. One buffer of
+    // them, filled once, is written over and over.
+    std::memset(c.buffer.get(), 'x', kBufferBytes);
+    c.role = Role::kStream;
+    watch(c.fd, EPOLLOUT, EPOLL_CTL_MOD);
+  }
+
+  static bool valid_stream_request(const char* request) {
+    if (std::memcmp(request, kFloorStreamPreamble, sizeof(kFloorStreamPreamble)) != 0) {
+      return false;
+    }
+    const auto* size_bytes =
+        reinterpret_cast<const unsigned char*>(request + sizeof(kFloorStreamPreamble));
+    const uint32_t payload_bytes = uint32_t{size_bytes[0]} | uint32_t{size_bytes[1]} << 8 |
+                                   uint32_t{size_bytes[2]} << 16 | uint32_t{size_bytes[3]} << 24;
+    return payload_bytes >= 1 && payload_bytes <= kMaxPayloadBytes;
+  }
+
+  // One write of as much of the buffer as the socket takes, per EPOLLOUT (level-triggered,
+  // so a connection that took part of it is woken again at once). The write fails (EPIPE,
+  // ECONNRESET) once the client has closed, which is how every stream ends.
+  void stream(Connection& c) {
+    if (send(c.fd, c.buffer.get(), kBufferBytes, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+      close_connection(c);
+    }
   }
 
   void close_connection(Connection& c) {
