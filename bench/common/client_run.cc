@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace meshrpc::bench {
@@ -21,7 +22,7 @@ std::chrono::nanoseconds to_duration(double seconds) {
 
 }  // namespace
 
-ClientRun::ClientRun(const ClientFlags& flags) {
+ClientRun::ClientRun(const ClientFlags& flags) : payload_bytes_(flags.payload_bytes) {
   const auto now = Clock::now();
   measure_start_ = now + to_duration(flags.warmup_s);
   measure_end_ = measure_start_ + to_duration(flags.duration_s);
@@ -70,15 +71,29 @@ void ClientRun::on_call_done(Clock::time_point start, Clock::time_point end) {
   latency_.record(static_cast<uint64_t>((end - start).count()));
 }
 
+void ClientRun::on_message(Clock::time_point now) {
+  if (phase_ != Phase::kMeasuring || now < measured_from_) return;
+  ++calls_;
+}
+
 int ClientRun::report() const {
-  const double seconds = std::chrono::duration<double>(measured_to_ - measured_from_).count();
+  // A run cut short (its server died mid-measurement) reports up to now, not a negative span.
+  const bool ended = phase_ == Phase::kDone;
+  const Clock::time_point to = ended ? measured_to_ : std::max(Clock::now(), measured_from_);
+  const CpuSeconds cpu_end = ended ? cpu_at_end_ : (phase_ == Phase::kMeasuring ? cpu_now()
+                                                                                : cpu_at_start_);
+  const double seconds = std::chrono::duration<double>(to - measured_from_).count();
   const double rate = seconds > 0 ? static_cast<double>(calls_) / seconds : 0;
+  // Payload megabytes (10^6) per second one way: in stream mode the server-to-client rate.
+  const double megabytes = rate * payload_bytes_ / 1e6;
   std::printf(
-      "{\"calls\": %llu, \"seconds\": %.6f, \"calls_per_sec\": %.1f, \"p50_us\": %.2f, "
-      "\"p99_us\": %.2f, \"cpu_user_s\": %.4f, \"cpu_sys_s\": %.4f, \"errors\": %llu}\n",
-      static_cast<unsigned long long>(calls_), seconds, rate, latency_.percentile_ns(0.50) / 1e3,
-      latency_.percentile_ns(0.99) / 1e3, cpu_at_end_.user - cpu_at_start_.user,
-      cpu_at_end_.sys - cpu_at_start_.sys, static_cast<unsigned long long>(errors_));
+      "{\"calls\": %llu, \"seconds\": %.6f, \"calls_per_sec\": %.1f, \"mb_per_sec\": %.2f, "
+      "\"p50_us\": %.2f, \"p99_us\": %.2f, \"cpu_user_s\": %.4f, \"cpu_sys_s\": %.4f, "
+      "\"errors\": %llu}\n",
+      static_cast<unsigned long long>(calls_), seconds, rate, megabytes,
+      latency_.percentile_ns(0.50) / 1e3,
+      latency_.percentile_ns(0.99) / 1e3, cpu_end.user - cpu_at_start_.user,
+      cpu_end.sys - cpu_at_start_.sys, static_cast<unsigned long long>(errors_));
   std::fflush(stdout);
   if (errors_ > 0) {
     std::fprintf(stderr, "%llu calls failed\n", static_cast<unsigned long long>(errors_));

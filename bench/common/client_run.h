@@ -34,6 +34,8 @@ class ClientRun {
 
   // A call started at `start` completed successfully at `end`.
   void on_call_done(Clock::time_point start, Clock::time_point end);
+  // Stream mode: one streamed message arrived at `now` (counted as a call, no latency).
+  void on_message(Clock::time_point now);
   // A call failed (connection lost, wrong echo size, deadline): counted and reported.
   void on_call_failed() { ++errors_; }
 
@@ -59,6 +61,7 @@ class ClientRun {
   CpuSeconds cpu_at_end_;
   uint64_t calls_ = 0;
   uint64_t errors_ = 0;
+  uint32_t payload_bytes_ = 0;
   LatencyHistogram latency_;
 };
 

@@ -1,6 +1,7 @@
 #include "echo_flags.h"
 
 #include <charconv>
+#include <map>
 #include <string_view>
 
 namespace meshrpc::bench {
@@ -55,6 +56,9 @@ void add_client_flags(CLI::App& app, ClientFlags& flags) {
       ->check(CLI::Range(0.0, 60.0));
   app.add_option("--connections", flags.connections, "connections the in-flight calls share")
       ->check(CLI::Range(uint32_t{1}, kMaxConnections));
+  app.add_option("--mode", flags.mode, "unary: echo calls; stream: server-streamed messages")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, Mode>{{"unary", Mode::kUnary}, {"stream", Mode::kStream}}));
   app.final_callback([&flags] {
     if (flags.connections > flags.inflight) {
       throw CLI::ValidationError(

@@ -1,7 +1,7 @@
 // The command line every bench echo binary shares, so bench/run drives meshrpc, gRPC and the
 // raw-TCP floor identically (contract in docs/performance.md):
 //   client: --target HOST:PORT --payload BYTES --inflight N --duration SECONDS
-//           [--warmup SECONDS] [--connections N]
+//           [--warmup SECONDS] [--connections N] [--mode unary|stream]
 //   server: --listen HOST:PORT --threads T [--max-lifetime SECONDS]
 // Only 127.0.0.1 is accepted as HOST: these binaries load a machine to its limit and must
 // never be pointed at anything but the loopback interface.
@@ -20,6 +20,24 @@ struct Endpoint {
   [[nodiscard]] std::string to_string() const { return host + ":" + std::to_string(port); }
 };
 
+// What a client measures.
+//   unary:  closed-loop echo calls; --inflight calls outstanding, each echoing --payload bytes.
+//   stream: server streaming; the client opens --inflight streams, each asking the server for
+//           an endless stream of --payload-byte messages, and counts the messages that arrive.
+//           When the run ends the client cancels its streams (in gRPC and meshrpc terms) or
+//           closes its connections (the floor). Per framework:
+//             meshrpc: method /bench.Echo/Stream; the request is a --payload-byte message, the
+//                      server writes that message back until the stream is cancelled.
+//             gRPC:    rpc Stream(EchoMessage) returns (stream EchoMessage), the same.
+//             floor:   a connection that starts with kFloorStreamPreamble and a 4-byte
+//                      little-endian payload size gets an endless run of payload-size chunks
+//                      (no framing: the client counts bytes / payload as messages).
+enum class Mode { kUnary, kStream };
+
+// The first bytes of a floor connection that asks for a stream. Unary floor clients send only
+// 'x' payload bytes, so this never begins an echo connection.
+inline constexpr char kFloorStreamPreamble[8] = {'\0', 'S', 'T', 'R', 'E', 'A', 'M', '\0'};
+
 struct ClientFlags {
   Endpoint target;
   uint32_t payload_bytes = 64;
@@ -27,6 +45,7 @@ struct ClientFlags {
   double duration_s = 5;
   double warmup_s = 1;
   uint32_t connections = 1;
+  Mode mode = Mode::kUnary;
 };
 
 struct ServerFlags {

@@ -1,10 +1,13 @@
-// meshrpc echo server for bench/run: answers /bench.Echo/Echo with the request bytes, on a
-// RealEnv of --threads io threads over TCP.
+// meshrpc echo server for bench/run, on a RealEnv of --threads io threads over TCP:
+//   /bench.Echo/Echo    answers with the request bytes;
+//   /bench.Echo/Stream  reads one message and writes it back until the client cancels.
 #include <CLI/CLI.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "../common/echo_flags.h"
 #include "../common/server_lifetime.h"
 #include "meshrpc/core/server.h"
+#include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/transport/tcp.h"
 
@@ -22,6 +25,21 @@ int main(int argc, char** argv) {
   server.register_method(
       "/bench.Echo/Echo",
       [](core::ServerContext&, Buffer request) -> awaitable<Result<Buffer>> { co_return request; });
+  server.register_stream_method(
+      "/bench.Echo/Stream",
+      [](core::ServerContext&, core::ServerStream& stream) -> awaitable<Status> {
+        core::ReadResult first = co_await stream.async_read(asio::use_awaitable);
+        if (!first.message) {
+          co_return first.error ? first.error->status
+                                : invalid_argument_error("Stream needs a request message");
+        }
+        // Copies share the message's bytes: each write queues a reference, not a copy.
+        for (;;) {
+          Buffer message = *first.message;
+          Status sent = co_await stream.async_write(std::move(message), asio::use_awaitable);
+          if (!sent.ok()) co_return sent;  // the client cancelled: the run is over
+        }
+      });
   auto bound = server.start({flags.listen.host, flags.listen.port});
   if (!bound.ok()) {
     std::fprintf(stderr, "meshrpc_echo_server: %s\n", bound.status().to_string().c_str());
