@@ -31,14 +31,29 @@ Status FrameWriter::enqueue(Buffer frames) {
 }
 
 void FrameWriter::flush_soon() {
-  // While a write is in flight its completion picks up whatever is pending.
+  // While a write is in flight its completion schedules the next flush.
   if (flush_scheduled_ || writing_ || !status_.ok()) return;
   flush_scheduled_ = true;
-  asio::post(stream_->get_executor(), [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    if (!self->writing_ && self->status_.ok() && !self->pending_.empty()) self->write_pending();
-    self->close_if_done();
-  });
+  flush_deferrals_ = 0;
+  post_flush();
+}
+
+void FrameWriter::post_flush() {
+  asio::post(stream_->get_executor(), [self = shared_from_this()] { self->on_flush_turn(); });
+}
+
+void FrameWriter::on_flush_turn() {
+  const bool step_aside = expect_more_ && status_.ok() && !close_after_flush_ &&
+                          pending_.size() < kCorkBytes && flush_deferrals_ < kMaxFlushDeferrals;
+  expect_more_ = false;
+  if (step_aside) {
+    ++flush_deferrals_;
+    post_flush();
+    return;
+  }
+  flush_scheduled_ = false;
+  if (!writing_ && status_.ok() && !pending_.empty()) write_pending();
+  close_if_done();
 }
 
 void FrameWriter::close_after_flush() {
@@ -83,9 +98,14 @@ void FrameWriter::on_written(const error_code& ec, size_t bytes) {
     close_if_done();
     return;
   }
-  // Frames queued during the write leave together now, without waiting another turn.
+  // Frames queued during the write leave now, or, when a stream writer announced more, in
+  // the next flush with what joins them meanwhile.
   if (!pending_.empty()) {
-    write_pending();
+    if (expect_more_) {
+      flush_soon();
+    } else {
+      write_pending();
+    }
   } else {
     close_if_done();
   }

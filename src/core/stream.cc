@@ -3,6 +3,7 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <utility>
 
@@ -41,7 +42,9 @@ void deliver(Handler handler, const asio::any_io_executor& via, Args&&... args) 
 Status ConnectionSink::send(Buffer message, bool end_stream) {
   auto connection = connection_.lock();
   if (!connection) return unavailable_error("connection closed");
-  return connection->send_message(stream_id_, std::move(message), end_stream);
+  Status sent = connection->send_message(stream_id_, std::move(message), end_stream);
+  if (sent.ok() && !end_stream) connection->expect_more_output();
+  return sent;
 }
 
 Status ConnectionSink::send_end() {
@@ -74,8 +77,11 @@ StreamCore::StreamCore(runtime::Env* env, asio::any_io_executor executor,
 
 // --- the application's side ---------------------------------------------------------------
 
+// read() and write() run inline when called on the stream's executor (the usual case: a
+// coroutine on it awaiting the operation), saving a scheduler turn per message; they only
+// queue work and never complete the handler inline, so this cannot recurse.
 void StreamCore::read(ReadHandler handler) {
-  asio::post(executor_, [self = shared_from_this(), h = std::move(handler)]() mutable {
+  asio::dispatch(executor_, [self = shared_from_this(), h = std::move(handler)]() mutable {
     if (self->reader_) {
       ReadResult busy;
       busy.error = StreamError{StreamError::Kind::kTransport,
@@ -88,7 +94,7 @@ void StreamCore::read(ReadHandler handler) {
 }
 
 void StreamCore::write(Buffer message, bool last, StatusHandler handler) {
-  asio::post(executor_, [self = shared_from_this(), m = std::move(message), last,
+  asio::dispatch(executor_, [self = shared_from_this(), m = std::move(message), last,
                          h = std::move(handler)]() mutable {
     PendingWrite& write = self->writes_.emplace_back(std::move(h));
     write.message = std::move(m);

@@ -102,6 +102,58 @@ TEST_F(FrameWriterTest, FramesQueuedDuringAWriteLeaveTogetherInTheNext) {
   EXPECT_EQ(writer->writes(), 2u);
 }
 
+// Appends `count` frames of `frame_bytes`, one per executor turn, the way a stream writer
+// does (its write completes, it resumes, it writes again); `announce` calls expect_more().
+void write_one_frame_per_turn(const std::shared_ptr<FrameWriter>& writer,
+                              const asio::any_io_executor& executor, int count,
+                              size_t frame_bytes, bool announce, std::string& expected) {
+  if (count == 0) return;
+  const std::string frame(frame_bytes, static_cast<char>('a' + count % 26));
+  writer->pending().append_copy(frame);
+  if (announce) writer->expect_more();
+  writer->flush_soon();
+  expected += frame;
+  asio::post(executor, [=, &expected] {
+    write_one_frame_per_turn(writer, executor, count - 1, frame_bytes, announce, expected);
+  });
+}
+
+TEST_F(FrameWriterTest, AnnouncedOneFramePerTurnOutputFillsCorkedWrites) {
+  auto writer = FrameWriter::create(client_, {}, nullptr);
+  std::string expected;
+  const auto executor = client_->get_executor();
+  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, 4000, 80, true, expected); });
+  sim_.run();
+  EXPECT_EQ(received_, expected);
+  // 320,000 bytes in writes of kCorkBytes: 5 writes, not one per frame.
+  EXPECT_LE(writer->writes(), expected.size() / FrameWriter::kCorkBytes + 2);
+  EXPECT_TRUE(writer->idle());
+}
+
+TEST_F(FrameWriterTest, UnannouncedOneFramePerTurnOutputIsNotHeldBack) {
+  auto writer = FrameWriter::create(client_, {}, nullptr);
+  std::string expected;
+  const auto executor = client_->get_executor();
+  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, 100, 80, false, expected); });
+  sim_.run();
+  EXPECT_EQ(received_, expected);
+  // Each flush goes at the end of its turn (frames arriving during a write join the next).
+  EXPECT_GE(writer->writes(), 10u);
+}
+
+TEST_F(FrameWriterTest, CorkingStepsAsideABoundedNumberOfTurns) {
+  auto writer = FrameWriter::create(client_, {}, nullptr);
+  std::string expected;
+  const auto executor = client_->get_executor();
+  // One-byte frames never reach kCorkBytes: only the turn bound flushes them.
+  const int frames = 3 * static_cast<int>(FrameWriter::kMaxFlushDeferrals);
+  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, frames, 1, true, expected); });
+  sim_.run();
+  EXPECT_EQ(received_, expected);
+  EXPECT_GE(writer->writes(), 3u);
+  EXPECT_LE(writer->writes(), 5u);
+}
+
 TEST_F(FrameWriterTest, QueueBeyondItsBoundIsRefusedNamingTheLimit) {
   auto writer = FrameWriter::create(client_, {.max_queued_bytes = 10}, nullptr);
   EXPECT_THAT(writer->enqueue(Buffer::copy_of("12345678")), IsOk());

@@ -111,6 +111,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // on_stream_writable(stream_id) follows once they have all gone to the writer.
   bool wants_writable(uint64_t stream_id);
 
+  // A stream writer is likely to send again soon (its write completes next turn): the
+  // writer waits a turn before flushing so the next message joins this one's write.
+  void expect_more_output() { writer_->expect_more(); }
+
   // The stream is finished on our side: its flow-control state and queued output go.
   // (After send_trailers this happens by itself once the trailers are written.)
   void forget_stream(uint64_t stream_id);
