@@ -80,8 +80,8 @@ int ClientRun::report() const {
   // A run cut short (its server died mid-measurement) reports up to now, not a negative span.
   const bool ended = phase_ == Phase::kDone;
   const Clock::time_point to = ended ? measured_to_ : std::max(Clock::now(), measured_from_);
-  const CpuSeconds cpu_end = ended ? cpu_at_end_ : (phase_ == Phase::kMeasuring ? cpu_now()
-                                                                                : cpu_at_start_);
+  const CpuSeconds cpu_end =
+      ended ? cpu_at_end_ : (phase_ == Phase::kMeasuring ? cpu_now() : cpu_at_start_);
   const double seconds = std::chrono::duration<double>(to - measured_from_).count();
   const double rate = seconds > 0 ? static_cast<double>(calls_) / seconds : 0;
   // Payload megabytes (10^6) per second one way: in stream mode the server-to-client rate.
@@ -91,9 +91,9 @@ int ClientRun::report() const {
       "\"p50_us\": %.2f, \"p99_us\": %.2f, \"cpu_user_s\": %.4f, \"cpu_sys_s\": %.4f, "
       "\"errors\": %llu}\n",
       static_cast<unsigned long long>(calls_), seconds, rate, megabytes,
-      latency_.percentile_ns(0.50) / 1e3,
-      latency_.percentile_ns(0.99) / 1e3, cpu_end.user - cpu_at_start_.user,
-      cpu_end.sys - cpu_at_start_.sys, static_cast<unsigned long long>(errors_));
+      latency_.percentile_ns(0.50) / 1e3, latency_.percentile_ns(0.99) / 1e3,
+      cpu_end.user - cpu_at_start_.user, cpu_end.sys - cpu_at_start_.sys,
+      static_cast<unsigned long long>(errors_));
   std::fflush(stdout);
   if (errors_ > 0) {
     std::fprintf(stderr, "%llu calls failed\n", static_cast<unsigned long long>(errors_));

@@ -95,7 +95,7 @@ void StreamCore::read(ReadHandler handler) {
 
 void StreamCore::write(Buffer message, bool last, StatusHandler handler) {
   asio::dispatch(executor_, [self = shared_from_this(), m = std::move(message), last,
-                         h = std::move(handler)]() mutable {
+                             h = std::move(handler)]() mutable {
     PendingWrite& write = self->writes_.emplace_back(std::move(h));
     write.message = std::move(m);
     write.last = last;

@@ -5,6 +5,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cassert>
+#include <cmath>
 #include <stdexcept>
 
 namespace meshrpc::runtime {
@@ -70,31 +71,73 @@ void arm_wait(SimEnv& sim, SimHost& host, TimePoint deadline, asio::any_io_execu
 // --- SimHost -------------------------------------------------------------------------------
 
 SimHost::SimHost(SimEnv& sim, size_t id, std::string name)
-    : sim_(sim),
-      id_(id),
-      name_(std::move(name)),
-      io_(std::make_unique<asio::io_context>(1)),
-      work_(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-          io_->get_executor())) {}
+    : sim_(sim), id_(id), name_(std::move(name)) {
+  new_context();
+}
 
 SimHost::~SimHost() {
+  process_.reset();
   work_.reset();
   io_.reset();
 }
 
-TimePoint SimHost::now() const { return sim_.now(); }
+void SimHost::new_context() {
+  work_.reset();
+  io_ = std::make_unique<asio::io_context>(1);
+  work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      io_->get_executor());
+}
+
+TimePoint SimHost::now() const { return local_at(sim_.now()); }
+
+TimePoint SimHost::local_at(TimePoint sim) const {
+  if (offset_ == Duration::zero() && drift_ == 0) return sim;
+  const double since_base = static_cast<double>((sim - clock_base_).count());
+  return sim + offset_ + Duration(static_cast<Duration::rep>(drift_ * since_base));
+}
+
+TimePoint SimHost::to_sim_time(TimePoint local) const {
+  if ((offset_ == Duration::zero() && drift_ == 0) || local >= kInfiniteFuture) return local;
+  // local = sim + offset + drift * (sim - base), solved for sim; then nudged up past the
+  // rounding, so that when the event fires now() has reached `local`.
+  const double since_base = static_cast<double>((local - offset_ - clock_base_).count());
+  TimePoint sim =
+      clock_base_ + Duration(static_cast<Duration::rep>(std::ceil(since_base / (1 + drift_))));
+  while (local_at(sim) < local) sim += Duration(1);
+  return sim;
+}
+
+void SimHost::set_clock(Duration offset, double drift) {
+  if (!(drift > -0.5 && drift < 0.5)) {
+    throw std::invalid_argument("SimHost::set_clock: drift must be within (-0.5, 0.5)");
+  }
+  const TimePoint before = now();
+  clock_base_ = sim_.now();
+  drift_ = drift;
+  // Monotonic, like the clocks it stands for: a new offset never moves now() back.
+  offset_ = std::max(offset, before - clock_base_);
+}
 
 uint64_t SimHost::random_u64() { return sim_.random_u64(); }
 
 size_t SimHost::poll(size_t max_handlers) {
+  if (state_ != State::kUp) return 0;
   size_t ran = 0;
   while (ran < max_handlers && io_->poll_one() != 0) ++ran;
   return ran;
 }
 
+void SimHost::start(ProcessFactory factory) {
+  factory_ = std::move(factory);
+  process_.reset();
+  ++incarnation_;
+  sim_.trace(*this, "start " + std::to_string(incarnation_));
+  process_ = factory_(*this);
+}
+
 void SimHost::initiate_wait(TimePoint deadline, asio::any_io_executor executor,
                             WaitHandler handler) {
-  arm_wait(sim_, *this, deadline, std::move(executor), std::move(handler));
+  arm_wait(sim_, *this, to_sim_time(deadline), std::move(executor), std::move(handler));
 }
 
 // --- SimEnv --------------------------------------------------------------------------------
@@ -109,10 +152,14 @@ SimEnv::SimEnv(uint64_t seed, Options options)
 SimEnv::~SimEnv() {
   // Pending events own handlers that refer to hosts' executors: destroy them first, then
   // the hosts, newest first. Destroying a handler may cancel or schedule events, so drain.
-  while (!events_.empty()) {
+  while (!events_.empty() || !parked_events_.empty()) {
     auto events = std::move(events_);
     events_.clear();
+    auto parked = std::move(parked_events_);
+    parked_events_.clear();
   }
+  // Processes before any host's context: a process may hold executors of other hosts.
+  for (auto& host : hosts_) host->process_.reset();
   while (!hosts_.empty()) hosts_.pop_back();
 }
 
@@ -145,13 +192,92 @@ bool SimEnv::step(TimePoint limit, uint64_t& steps) {
 }
 
 bool SimEnv::fire_next_events(TimePoint limit, uint64_t& steps) {
-  if (events_.empty() || events_.begin()->first.first > limit) return false;
-  auto node = events_.extract(events_.begin());
-  if (node.key().first > now_) now_ = node.key().first;
-  ++steps;
-  node.mapped().fn();
-  return true;
+  while (!events_.empty() && events_.begin()->first.first <= limit) {
+    auto node = events_.extract(events_.begin());
+    if (node.key().first > now_) now_ = node.key().first;
+    ++steps;
+    const size_t host_id = node.mapped().host_id;
+    if (host_id != kNoHost && hosts_[host_id]->state() == SimHost::State::kPaused) {
+      // A frozen process: the event waits for resume_node, in order with the others.
+      parked_events_[node.mapped().host_id].push_back(std::move(node.mapped()));
+      continue;
+    }
+    node.mapped().fn();
+    return true;
+  }
+  return false;
 }
+
+std::vector<SimEnv::Event> SimEnv::take_events(const SimHost& host) {
+  std::vector<Event> taken;
+  for (auto it = events_.begin(); it != events_.end();) {
+    if (it->second.host_id == host.id()) {
+      taken.push_back(std::move(it->second));
+      it = events_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto parked = parked_events_.find(host.id());
+  if (parked != parked_events_.end()) {
+    for (Event& event : parked->second) taken.push_back(std::move(event));
+    parked_events_.erase(parked);
+  }
+  return taken;
+}
+
+void SimEnv::fail_node(SimHost& host) {
+  if (host.state_ == SimHost::State::kFailed) return;
+  trace(host, "crash");
+  host.state_ = SimHost::State::kFailed;
+  // The process object first, while its executor still exists: its destructors close what
+  // it owns as the kernel would at exit. Then the network forgets the host's connections,
+  // and every handler, timer and pending operation of the host goes, with its coroutine
+  // frame. Destroying those may post or schedule more of the same: repeat until none is left.
+  host.process_.reset();
+  for (auto& [id, observer] : crash_observers_) observer(host);
+  for (int round = 0; round < 2; ++round) {
+    while (!take_events(host).empty()) {
+    }
+    auto old = std::move(host.io_);
+    host.new_context();  // what destroying `old` posts lands here, and goes next round
+    old.reset();
+  }
+  while (!take_events(host).empty()) {
+  }
+}
+
+void SimEnv::recover_node(SimHost& host) {
+  if (host.state_ != SimHost::State::kFailed) return;
+  host.state_ = SimHost::State::kUp;
+  trace(host, "recover");
+  if (host.factory_) host.start(host.factory_);
+}
+
+void SimEnv::pause_node(SimHost& host) {
+  if (host.state_ != SimHost::State::kUp) return;
+  trace(host, "pause");
+  host.state_ = SimHost::State::kPaused;
+}
+
+void SimEnv::resume_node(SimHost& host) {
+  if (host.state_ != SimHost::State::kPaused) return;
+  trace(host, "resume");
+  host.state_ = SimHost::State::kUp;
+  auto parked = parked_events_.find(host.id());
+  if (parked == parked_events_.end()) return;
+  std::vector<Event> events = std::move(parked->second);
+  parked_events_.erase(parked);
+  for (Event& event : events) schedule_at(host, now_, std::move(event.fn));
+}
+
+uint64_t SimEnv::add_crash_observer(HostObserver observer) {
+  const uint64_t id = next_observer_id_++;
+  crash_observers_.emplace(id, std::move(observer));
+  return id;
+}
+
+void SimEnv::remove_crash_observer(uint64_t id) { crash_observers_.erase(id); }
 
 uint64_t SimEnv::run() { return run_for(kInfiniteFuture - now_); }
 
@@ -187,6 +313,12 @@ bool SimEnv::run_until(UniqueFunction<bool()> done, Duration limit) {
 SimEnv::EventId SimEnv::schedule_at(SimHost& host, TimePoint at, UniqueFunction<void()> fn) {
   const EventId id{at < now_ ? now_ : at, next_event_seq_++};
   events_.emplace(id, Event{host.id(), std::move(fn)});
+  return id;
+}
+
+SimEnv::EventId SimEnv::schedule_at(TimePoint at, UniqueFunction<void()> fn) {
+  const EventId id{at < now_ ? now_ : at, next_event_seq_++};
+  events_.emplace(id, Event{kNoHost, std::move(fn)});
   return id;
 }
 

@@ -43,9 +43,29 @@ struct SimNetwork::State {
     return it == links_.end() ? default_link_ : it->second;
   }
 
+  using Link = std::pair<std::string, std::string>;  // (from, to)
+
+  bool is_cut(std::string_view from, std::string_view to) const {
+    if (from == to) return false;
+    if (isolated_.count(from) != 0 || isolated_.count(to) != 0) return true;
+    return !cuts_.empty() && cuts_.count(Link(from, to)) != 0;
+  }
+  TimePoint clogged_until(std::string_view from, std::string_view to) const {
+    if (clogs_.empty()) return TimePoint{};
+    auto it = clogs_.find(Link(from, to));
+    return it == clogs_.end() ? TimePoint{} : it->second;
+  }
+
   runtime::SimEnv& sim_;
   LinkConfig default_link_;
-  std::map<std::pair<std::string, std::string>, LinkConfig, std::less<>> links_;
+  std::map<Link, LinkConfig, std::less<>> links_;
+  std::set<Link, std::less<>> cuts_;
+  std::set<std::string, std::less<>> isolated_;
+  std::map<Link, TimePoint, std::less<>> clogs_;
+  // When each link with a bandwidth cap has sent everything queued on it.
+  std::map<Link, TimePoint, std::less<>> busy_until_;
+  // Directions whose next segment waits for a cut to heal: (connection, writing side).
+  std::vector<std::pair<std::shared_ptr<Connection>, int>> stalled_;
   // Listening sockets by address.
   std::map<Address, SimListener*> listeners_;
   // Every stream alive, so the network's end can drop their pending operations: a pending
@@ -60,12 +80,20 @@ struct SimNetwork::State {
 
 // One direction of a connection: bytes written by one end, read by the other.
 struct SimNetwork::Connection {
+  // Bytes (or the end of stream) on their way, delivered in order no earlier than `due`.
+  struct Segment {
+    TimePoint due;
+    Buffer bytes;
+    bool fin = false;
+  };
   struct Direction {
     SimHost* from = nullptr;
     SimHost* to = nullptr;
     Buffer readable;             // delivered, not yet read
     size_t in_flight_bytes = 0;  // written, not yet delivered
     TimePoint last_delivery{};   // deliveries never overtake each other
+    std::deque<Segment> segments;
+    bool pump_scheduled = false;  // an event will deliver the front segment
     bool fin_sent = false;
     bool fin_delivered = false;
     bool reset_delivered = false;
@@ -87,7 +115,8 @@ class SimNetwork::SimStream final : public ByteStream {
         net_(*net_holder_),
         connection_(std::move(connection)),
         side_(side),
-        executor_(executor) {
+        executor_(executor),
+        host_(connection_->directions[side].from) {
     connection_->ends[side_] = this;
     net_.streams_.insert(this);
   }
@@ -117,14 +146,61 @@ class SimNetwork::SimStream final : public ByteStream {
     if (closed_ || out.fin_sent || net_.torn_down_) return;
     out.fin_sent = true;
     if (link(out).blackhole) return;
-    const TimePoint at = next_delivery_time(out);
-    std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(*out.to, at, [net = net_holder_, connection, side = side_] {
-      Connection::Direction& direction = connection->directions[side];
-      direction.fin_delivered = true;
-      net->sim_.trace(*direction.to, "fin " + std::to_string(connection->id));
-      if (SimStream* reader = connection->ends[1 - side]) reader->on_readable();
-    });
+    out.segments.push_back(Connection::Segment{next_delivery_time(out, 0), Buffer(), true});
+    schedule_pump(net_holder_, connection_, side_);
+  }
+
+  // The host's process crashed: its kernel closes the socket, with a reset when data was
+  // left unread (as Linux does), else with a FIN. Pending operations end with it.
+  void on_host_crash() {
+    if (closed_) return;
+    if (inbound().readable.empty()) {
+      close();
+    } else {
+      abort();
+    }
+  }
+  SimHost* host() const { return host_; }
+
+  // Delivers the direction's due segments in order, unless the link is cut (the direction
+  // waits for the heal) or clogged (it waits out the clog).
+  static void pump(const std::shared_ptr<State>& net, const std::shared_ptr<Connection>& connection,
+                   int side) {
+    Connection::Direction& direction = connection->directions[side];
+    direction.pump_scheduled = false;
+    if (net->torn_down_ || direction.segments.empty()) return;
+    if (net->is_cut(direction.from->name(), direction.to->name())) {
+      net->stalled_.emplace_back(connection, side);
+      return;
+    }
+    const TimePoint now = net->sim_.now();
+    const TimePoint clear = net->clogged_until(direction.from->name(), direction.to->name());
+    if (clear > now) {
+      direction.pump_scheduled = true;
+      net->sim_.schedule_at(clear, [net, connection, side] { pump(net, connection, side); });
+      return;
+    }
+    while (!direction.segments.empty() && direction.segments.front().due <= now) {
+      Connection::Segment segment = std::move(direction.segments.front());
+      direction.segments.pop_front();
+      if (segment.fin) {
+        direction.fin_delivered = true;
+        net->sim_.trace(*direction.to, "fin " + std::to_string(connection->id));
+        if (SimStream* reader = connection->ends[1 - side]) reader->on_readable();
+      } else {
+        deliver(*net, *connection, side, std::move(segment.bytes));
+      }
+    }
+    schedule_pump(net, connection, side);
+  }
+
+  static void schedule_pump(const std::shared_ptr<State>& net,
+                            const std::shared_ptr<Connection>& connection, int side) {
+    Connection::Direction& direction = connection->directions[side];
+    if (direction.pump_scheduled || direction.segments.empty()) return;
+    direction.pump_scheduled = true;
+    net->sim_.schedule_at(direction.segments.front().due,
+                          [net, connection, side] { pump(net, connection, side); });
   }
 
   void close() override {
@@ -139,11 +215,14 @@ class SimNetwork::SimStream final : public ByteStream {
     if (net_.torn_down_ || link(out).blackhole) {
       return finish_local(asio::error::operation_aborted);
     }
-    // A reset overtakes data in flight: the peer discards whatever arrives after it.
-    const TimePoint at = net_.sim_.now() + draw_delay(out);
+    // A reset overtakes data in flight: the peer discards whatever arrives after it. One
+    // sent across a cut is lost (nothing retransmits a reset).
+    const TimePoint at = std::max(net_.sim_.now() + draw_delay(out),
+                                  net_.clogged_until(out.from->name(), out.to->name()));
     std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(*out.to, at, [net = net_holder_, connection, side = side_] {
+    net_.sim_.schedule_at(at, [net = net_holder_, connection, side = side_] {
       Connection::Direction& direction = connection->directions[side];
+      if (net->is_cut(direction.from->name(), direction.to->name())) return;
       net->sim_.trace(*direction.to, "reset " + std::to_string(connection->id));
       if (SimStream* peer = connection->ends[1 - side]) peer->on_reset();
     });
@@ -200,8 +279,24 @@ class SimNetwork::SimStream final : public ByteStream {
     const LinkConfig& config = link(d);
     return net_.sim_.random().uniform_duration(config.delay_min, config.delay_max);
   }
-  TimePoint next_delivery_time(Connection::Direction& d) {
-    d.last_delivery = std::max(net_.sim_.now() + draw_delay(d), d.last_delivery);
+  // When `bytes` written now arrive: after the link has carried what is queued on it (with a
+  // bandwidth cap), its delay, and a retransmission if the segment is lost; never before
+  // what the connection sent earlier.
+  TimePoint next_delivery_time(Connection::Direction& d, size_t bytes) {
+    const LinkConfig& config = link(d);
+    TimePoint sent = net_.sim_.now();
+    if (config.bandwidth_bytes_per_sec > 0) {
+      TimePoint& busy = net_.busy_until_[State::Link(d.from->name(), d.to->name())];
+      const auto transmit = std::chrono::nanoseconds(static_cast<int64_t>(
+          static_cast<double>(bytes) * 1e9 / static_cast<double>(config.bandwidth_bytes_per_sec)));
+      busy = std::max(busy, sent) + std::chrono::duration_cast<runtime::Duration>(transmit);
+      sent = busy;
+    }
+    TimePoint due = sent + draw_delay(d);
+    if (config.loss_rate > 0 && net_.sim_.random().bernoulli(config.loss_rate)) {
+      due += config.retransmit_timeout;
+    }
+    d.last_delivery = std::max(due, d.last_delivery);
     return d.last_delivery;
   }
 
@@ -293,13 +388,8 @@ class SimNetwork::SimStream final : public ByteStream {
       return;
     }
     out.in_flight_bytes += bytes;
-    const TimePoint at = next_delivery_time(out);
-    std::shared_ptr<Connection> connection = connection_;
-    net_.sim_.schedule_at(
-        *out.to, at,
-        [net = net_holder_, connection, side = side_, chunk = std::move(chunk)]() mutable {
-          deliver(*net, *connection, side, std::move(chunk));
-        });
+    out.segments.push_back(Connection::Segment{next_delivery_time(out, bytes), std::move(chunk)});
+    schedule_pump(net_holder_, connection_, side_);
     complete(write_handler_, error_code(), bytes);
   }
 
@@ -334,6 +424,7 @@ class SimNetwork::SimStream final : public ByteStream {
   std::shared_ptr<Connection> connection_;
   int side_;
   asio::any_io_executor executor_;
+  SimHost* host_;  // where this end's process runs
   bool closed_ = false;
   bool reset_ = false;
   std::vector<asio::mutable_buffer> read_buffers_;
@@ -358,6 +449,7 @@ class SimNetwork::SimListener final : public Listener {
   ~SimListener() override { close(); }
 
   Address local_address() const override { return address_; }
+  SimHost& host() const { return host_; }
   size_t shard_count() const override { return 1; }
   asio::any_io_executor shard_executor(size_t) override { return host_.pick_executor(); }
 
@@ -464,6 +556,12 @@ class SimNetwork::HostNetwork final : public Network {
     }
   }
   void arrive(const std::shared_ptr<PendingConnect>& pending);
+
+ public:
+  // The host's process crashed: its connects in progress are dropped, never completed.
+  void on_crash();
+
+ private:
   void finish(const std::shared_ptr<PendingConnect>& pending, error_code ec,
               std::unique_ptr<ByteStream> stream);
 
@@ -472,6 +570,7 @@ class SimNetwork::HostNetwork final : public Network {
   State& net_;
   SimHost& host_;
   uint16_t next_port_ = kFirstEphemeralPort;
+  std::vector<std::weak_ptr<PendingConnect>> connects_;
 };
 
 void SimNetwork::HostNetwork::initiate_connect(const Address& address,
@@ -497,11 +596,27 @@ void SimNetwork::HostNetwork::initiate_connect(const Address& address,
     });
     return;
   }
+  connects_.push_back(pending);
   const LinkConfig& link = net_.link_config(host_.name(), target->name());
-  if (link.blackhole) return;  // the request is lost; only a timeout (cancellation) ends it
-  const TimePoint at =
-      net_.sim_.now() + net_.sim_.random().uniform_duration(link.delay_min, link.delay_max);
-  net_.sim_.schedule_at(*target, at, [this, pending] { arrive(pending); });
+  // A request lost on the way (blackhole, cut) is not answered; only a timeout (cancellation)
+  // ends the connect.
+  if (link.blackhole || net_.is_cut(host_.name(), target->name())) return;
+  const TimePoint at = std::max(
+      net_.sim_.now() + net_.sim_.random().uniform_duration(link.delay_min, link.delay_max),
+      net_.clogged_until(host_.name(), target->name()));
+  net_.sim_.schedule_at(at, [this, pending] { arrive(pending); });
+}
+
+void SimNetwork::HostNetwork::on_crash() {
+  std::vector<ConnectHandler> graveyard;
+  for (const auto& weak : connects_) {
+    auto pending = weak.lock();
+    if (pending && pending->handler) {
+      graveyard.push_back(std::move(*pending->handler));
+      pending->handler.reset();
+    }
+  }
+  connects_.clear();
 }
 
 // The connection request reaches the target host: a listener takes it or it is refused;
@@ -532,10 +647,12 @@ void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pend
     }
   }
   const LinkConfig& back = net_.link_config(target.name(), host_.name());
-  const TimePoint at =
-      net_.sim_.now() + net_.sim_.random().uniform_duration(back.delay_min, back.delay_max);
+  if (back.blackhole || net_.is_cut(target.name(), host_.name())) return;  // the answer is lost
+  const TimePoint at = std::max(
+      net_.sim_.now() + net_.sim_.random().uniform_duration(back.delay_min, back.delay_max),
+      net_.clogged_until(target.name(), host_.name()));
   auto stream = std::make_shared<std::unique_ptr<ByteStream>>(std::move(client_end));
-  net_.sim_.schedule_at(host_, at, [this, pending, ec, stream] {
+  net_.sim_.schedule_at(at, [this, pending, ec, stream] {
     if (pending->handler) finish(pending, ec, std::move(*stream));
   });
 }
@@ -544,6 +661,7 @@ void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pend
                                      std::unique_ptr<ByteStream> stream) {
   ConnectHandler handler = std::move(*pending->handler);
   pending->handler.reset();
+  std::erase_if(connects_, [](const auto& weak) { return weak.expired(); });
   auto slot = asio::get_associated_cancellation_slot(handler);
   if (slot.is_connected()) slot.clear();
   post_completion(pending->executor, std::move(handler), ec, std::move(stream));
@@ -552,10 +670,14 @@ void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pend
 // --- SimNetwork -------------------------------------------------------------------------
 
 SimNetwork::SimNetwork(runtime::SimEnv& sim, LinkConfig default_link)
-    : state_(std::make_shared<State>(sim, default_link)) {}
+    : state_(std::make_shared<State>(sim, default_link)) {
+  crash_observer_ = sim.add_crash_observer([this](runtime::SimHost& host) { on_host_crash(host); });
+}
 
 SimNetwork::~SimNetwork() {
+  state_->sim_.remove_crash_observer(crash_observer_);
   state_->torn_down_ = true;
+  state_->stalled_.clear();
   // Collect first: destroying a handler may destroy streams, which leave streams_.
   std::vector<std::any> graveyard;
   for (SimStream* stream : state_->streams_) stream->drop_pending(graveyard);
@@ -576,6 +698,66 @@ Network& SimNetwork::host(std::string_view name) {
   runtime::SimHost* found = state_->sim_.find_host(name);
   if (found == nullptr) found = &state_->sim_.add_host(std::string(name));
   return host(*found);
+}
+
+void SimNetwork::on_host_crash(runtime::SimHost& host) {
+  std::vector<SimStream*> streams;
+  for (SimStream* stream : state_->streams_) {
+    if (stream->host() == &host) streams.push_back(stream);
+  }
+  for (SimStream* stream : streams) stream->on_host_crash();
+  std::vector<SimListener*> listeners;
+  for (const auto& [address, listener] : state_->listeners_) {
+    if (&listener->host() == &host) listeners.push_back(listener);
+  }
+  for (SimListener* listener : listeners) listener->close();
+  auto it = hosts_.find(host.name());
+  if (it != hosts_.end()) it->second->on_crash();
+}
+
+void SimNetwork::partition(std::string_view a, std::string_view b) {
+  partition_one_way(a, b);
+  partition_one_way(b, a);
+}
+
+void SimNetwork::partition_one_way(std::string_view from, std::string_view to) {
+  state_->cuts_.emplace(std::string(from), std::string(to));
+}
+
+void SimNetwork::heal_partition(std::string_view a, std::string_view b) {
+  state_->cuts_.erase(State::Link(a, b));
+  state_->cuts_.erase(State::Link(b, a));
+  after_heal();
+}
+
+void SimNetwork::isolate(std::string_view host) { state_->isolated_.emplace(host); }
+
+void SimNetwork::heal_isolation(std::string_view host) {
+  auto it = state_->isolated_.find(host);
+  if (it != state_->isolated_.end()) state_->isolated_.erase(it);
+  after_heal();
+}
+
+void SimNetwork::heal_all() {
+  state_->cuts_.clear();
+  state_->isolated_.clear();
+  after_heal();
+}
+
+void SimNetwork::clog(std::string_view from, std::string_view to, runtime::Duration duration) {
+  TimePoint& until = state_->clogs_[State::Link(from, to)];
+  until = std::max(until, state_->sim_.now() + duration);
+}
+
+bool SimNetwork::is_cut(std::string_view from, std::string_view to) const {
+  return state_->is_cut(from, to);
+}
+
+// Directions that waited for a cut to heal deliver again (TCP's retransmission gets through).
+void SimNetwork::after_heal() {
+  auto stalled = std::move(state_->stalled_);
+  state_->stalled_.clear();
+  for (auto& [connection, side] : stalled) SimStream::schedule_pump(state_, connection, side);
 }
 
 void SimNetwork::set_link(std::string_view from, std::string_view to, LinkConfig config) {

@@ -105,8 +105,8 @@ TEST_F(FrameWriterTest, FramesQueuedDuringAWriteLeaveTogetherInTheNext) {
 // Appends `count` frames of `frame_bytes`, one per executor turn, the way a stream writer
 // does (its write completes, it resumes, it writes again); `announce` calls expect_more().
 void write_one_frame_per_turn(const std::shared_ptr<FrameWriter>& writer,
-                              const asio::any_io_executor& executor, int count,
-                              size_t frame_bytes, bool announce, std::string& expected) {
+                              const asio::any_io_executor& executor, int count, size_t frame_bytes,
+                              bool announce, std::string& expected) {
   if (count == 0) return;
   const std::string frame(frame_bytes, static_cast<char>('a' + count % 26));
   writer->pending().append_copy(frame);
@@ -122,7 +122,8 @@ TEST_F(FrameWriterTest, AnnouncedOneFramePerTurnOutputFillsCorkedWrites) {
   auto writer = FrameWriter::create(client_, {}, nullptr);
   std::string expected;
   const auto executor = client_->get_executor();
-  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, 4000, 80, true, expected); });
+  asio::post(executor,
+             [&] { write_one_frame_per_turn(writer, executor, 4000, 80, true, expected); });
   sim_.run();
   EXPECT_EQ(received_, expected);
   // 320,000 bytes in writes of kCorkBytes: 5 writes, not one per frame.
@@ -134,7 +135,8 @@ TEST_F(FrameWriterTest, UnannouncedOneFramePerTurnOutputIsNotHeldBack) {
   auto writer = FrameWriter::create(client_, {}, nullptr);
   std::string expected;
   const auto executor = client_->get_executor();
-  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, 100, 80, false, expected); });
+  asio::post(executor,
+             [&] { write_one_frame_per_turn(writer, executor, 100, 80, false, expected); });
   sim_.run();
   EXPECT_EQ(received_, expected);
   // Each flush goes at the end of its turn (frames arriving during a write join the next).
@@ -147,7 +149,8 @@ TEST_F(FrameWriterTest, CorkingStepsAsideABoundedNumberOfTurns) {
   const auto executor = client_->get_executor();
   // One-byte frames never reach kCorkBytes: only the turn bound flushes them.
   const int frames = 3 * static_cast<int>(FrameWriter::kMaxFlushDeferrals);
-  asio::post(executor, [&] { write_one_frame_per_turn(writer, executor, frames, 1, true, expected); });
+  asio::post(executor,
+             [&] { write_one_frame_per_turn(writer, executor, frames, 1, true, expected); });
   sim_.run();
   EXPECT_EQ(received_, expected);
   EXPECT_GE(writer->writes(), 3u);

@@ -14,6 +14,18 @@
 // Trace: components record events with trace(); the running hash (over virtual time, host
 // and text, in order) identifies a run: same seed, same hash.
 //
+// Host faults (FoundationDB's Sim2 machine model):
+//   - fail_node / recover_node: a process crash. What runs on a host is a SimProcess, built
+//     by the host's factory (start()). A crash destroys the process object, then every
+//     handler, timer and pending operation of the host (so every coroutine frame of it),
+//     and gives the host a fresh execution context; crash observers (the simulated network)
+//     reset its connections. recover_node builds a new process from the factory. Nothing
+//     in memory survives; the disk keeps what was synced.
+//   - pause_node / resume_node: a frozen process (a long GC pause, SIGSTOP). Its handlers
+//     and events wait; on resume they run, late, in their order.
+//   - clock skew and drift per host (set_clock): the host's now() and its timers run on
+//     its own clock, offset and running fast or slow by a bounded rate.
+//
 // Threading: everything, including the driving calls (run, run_for, ...), on one thread.
 // Lifetime: hosts live as long as the SimEnv; destroy objects that use a host before it.
 #pragma once
@@ -21,6 +33,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +48,15 @@
 namespace meshrpc::runtime {
 
 class SimEnv;
+class SimHost;
+
+// What runs on a simulated host: its servers, clients and in-memory state. Built by the
+// host's factory; a crash destroys it.
+class SimProcess {
+ public:
+  virtual ~SimProcess() = default;
+};
+using ProcessFactory = std::function<std::unique_ptr<SimProcess>(SimHost&)>;
 
 class SimHost final : public Env {
  public:
@@ -61,18 +83,55 @@ class SimHost final : public Env {
 
   // Runs up to `max_handlers` ready handlers; returns how many ran. Bounded so that a host
   // whose handlers keep re-posting themselves cannot starve the others or the step limit.
+  // A paused or failed host runs nothing.
   size_t poll(size_t max_handlers);
+
+  // --- the process and its faults ----------------------------------------------------
+  enum class State { kUp, kPaused, kFailed };
+  State state() const { return state_; }
+  bool is_up() const { return state_ == State::kUp; }
+  // Builds the host's process with `factory` (kept for recover_node). A host may also be
+  // used without a process, as a bare Env.
+  void start(ProcessFactory factory);
+  // The current process (nullptr when failed or never started).
+  SimProcess* process() { return process_.get(); }
+  template <typename T>
+  T& process_as() {
+    return dynamic_cast<T&>(*process_);
+  }
+  // How many times the process has been (re)built.
+  uint64_t incarnation() const { return incarnation_; }
+
+  // This host's clock: `offset` ahead of the simulation's (negative: behind), and running
+  // `drift` fast (e.g. 1e-4: 100 µs per second; negative: slow; |drift| < 0.5). now() and
+  // this host's timers follow it. Changing it never moves now() backwards.
+  void set_clock(Duration offset, double drift);
 
  protected:
   void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
                      WaitHandler handler) override;
 
  private:
+  friend class SimEnv;
+  void new_context();
+  // This host's clock reading at simulation time `sim`, and the (earliest) simulation time
+  // at which it reads `local`.
+  TimePoint local_at(TimePoint sim) const;
+  TimePoint to_sim_time(TimePoint local) const;
+
   SimEnv& sim_;
   size_t id_;
   std::string name_;
   std::unique_ptr<asio::io_context> io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  State state_ = State::kUp;
+  ProcessFactory factory_;
+  std::unique_ptr<SimProcess> process_;
+  uint64_t incarnation_ = 0;
+  // Clock: local = sim + offset_ + drift_ * (sim - clock_base_).
+  Duration offset_{};
+  double drift_ = 0;
+  TimePoint clock_base_{};
 };
 
 class SimEnv final : public Env {
@@ -118,11 +177,27 @@ class SimEnv final : public Env {
   // True if the last run*() stopped because it hit max_steps_per_run.
   bool hit_step_limit() const { return hit_step_limit_; }
 
+  // --- host faults (see the top of this file) -------------------------------------------
+  // Crashes the host's process. No-op on a failed host.
+  void fail_node(SimHost& host);
+  // Builds a new process from the host's factory (if it has one) on a failed host.
+  void recover_node(SimHost& host);
+  void pause_node(SimHost& host);
+  void resume_node(SimHost& host);
+  // Told about every crash, after the process object is gone and before the host's
+  // handlers and events are destroyed (the network resets its connections here).
+  using HostObserver = std::function<void(SimHost&)>;
+  uint64_t add_crash_observer(HostObserver observer);
+  void remove_crash_observer(uint64_t id);
+
   // --- events --------------------------------------------------------------------------
   using EventId = std::pair<TimePoint, uint64_t>;
   // Calls `fn` on the simulation thread at virtual time `at` (now, if `at` has passed), as
   // an event of `host`. Returns an id that cancel_event() accepts.
   EventId schedule_at(SimHost& host, TimePoint at, UniqueFunction<void()> fn);
+  // An event of no host: the simulated network and kernels (deliveries, connection
+  // requests). Pausing or failing a host neither delays nor drops it.
+  EventId schedule_at(TimePoint at, UniqueFunction<void()> fn);
   // Removes a pending event and returns its function (empty if it already fired).
   UniqueFunction<void()> cancel_event(EventId id);
   size_t pending_events() const { return events_.size(); }
@@ -150,8 +225,9 @@ class SimEnv final : public Env {
 
  private:
   friend class SimHost;
+  static constexpr size_t kNoHost = static_cast<size_t>(-1);
   struct Event {
-    size_t host_id;
+    size_t host_id;  // kNoHost: a network event
     UniqueFunction<void()> fn;
   };
 
@@ -160,6 +236,8 @@ class SimEnv final : public Env {
   // Fires every event due at the earliest pending time (<= limit). False if none is.
   bool fire_next_events(TimePoint limit, uint64_t& steps);
   SimHost& default_host() const { return *hosts_.front(); }
+  // Removes and returns every pending (and parked) event of `host`.
+  std::vector<Event> take_events(const SimHost& host);
 
   uint64_t seed_;
   Options options_;
@@ -167,7 +245,11 @@ class SimEnv final : public Env {
   TimePoint now_{};
   uint64_t next_event_seq_ = 0;
   std::map<EventId, Event> events_;
+  // Events of paused hosts that came due, per host id, in order; rescheduled on resume.
+  std::map<size_t, std::vector<Event>> parked_events_;
   std::vector<std::unique_ptr<SimHost>> hosts_;
+  std::map<uint64_t, HostObserver> crash_observers_;
+  uint64_t next_observer_id_ = 1;
   bool hit_step_limit_ = false;
   uint64_t trace_hash_;
   std::vector<std::string> trace_lines_;
