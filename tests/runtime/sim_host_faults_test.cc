@@ -18,9 +18,10 @@ using namespace std::chrono_literals;
 // Counts its ticks (one per virtual second) into a counter that outlives it, and records
 // its own destruction.
 struct Ticker {
+  Ticker(int* ticks, int* destroyed) : ticks(ticks), destroyed(destroyed) {}
+  ~Ticker() { ++*destroyed; }
   int* ticks;
   int* destroyed;
-  ~Ticker() { ++*destroyed; }
 };
 
 awaitable<void> tick_forever(Env& env, std::shared_ptr<Ticker> ticker) {
