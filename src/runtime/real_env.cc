@@ -34,7 +34,8 @@ size_t resolve_threads(size_t threads) {
 
 RealEnv::RealEnv() : RealEnv(Options{}) {}
 
-RealEnv::RealEnv(Options options) : outside_random_(0) {
+RealEnv::RealEnv(Options options)
+    : outside_random_(0), disk_(std::make_unique<PosixDisk>(options.data_dir)) {
   const uint64_t seed = resolve_seed(options.seed);
   outside_random_ = Random(seed ^ 0xa5a5a5a5a5a5a5a5ULL);
   const size_t threads = resolve_threads(options.threads);

@@ -71,7 +71,11 @@ void arm_wait(SimEnv& sim, SimHost& host, TimePoint deadline, asio::any_io_execu
 // --- SimHost -------------------------------------------------------------------------------
 
 SimHost::SimHost(SimEnv& sim, size_t id, std::string name)
-    : sim_(sim), id_(id), name_(std::move(name)) {
+    : sim_(sim),
+      id_(id),
+      name_(std::move(name)),
+      disk_random_(sim.random().next_u64()),
+      disk_(std::make_unique<SimDisk>(disk_random_)) {
   new_context();
 }
 
@@ -245,6 +249,8 @@ void SimEnv::fail_node(SimHost& host) {
   }
   while (!take_events(host).empty()) {
   }
+  // Last, once nothing of the process can write any more: what was not synced is gone.
+  host.disk_->crash();
 }
 
 void SimEnv::recover_node(SimHost& host) {

@@ -42,10 +42,10 @@ class TickerProcess final : public SimProcess {
 };
 
 TEST(SimHostFaults, CrashDestroysTheProcessAndItsCoroutinesAndRecoverRebuildsIt) {
+  int ticks = 0;
+  int destroyed = 0;  // before the SimEnv: its teardown destroys what a frame still holds
   SimEnv sim(1);
   SimHost& host = sim.add_host("node");
-  int ticks = 0;
-  int destroyed = 0;
   host.start([&](SimHost& h) { return std::make_unique<TickerProcess>(h, &ticks, &destroyed); });
   EXPECT_EQ(host.incarnation(), 1u);
   sim.run_for(5500ms);
@@ -67,10 +67,10 @@ TEST(SimHostFaults, CrashDestroysTheProcessAndItsCoroutinesAndRecoverRebuildsIt)
 }
 
 TEST(SimHostFaults, OtherHostsRunOnWhileOneIsFailed) {
+  int ticks_a = 0, ticks_b = 0, destroyed = 0;
   SimEnv sim(2);
   SimHost& a = sim.add_host("a");
   SimHost& b = sim.add_host("b");
-  int ticks_a = 0, ticks_b = 0, destroyed = 0;
   a.start([&](SimHost& h) { return std::make_unique<TickerProcess>(h, &ticks_a, &destroyed); });
   b.start([&](SimHost& h) { return std::make_unique<TickerProcess>(h, &ticks_b, &destroyed); });
   sim.run_for(2500ms);
@@ -81,14 +81,14 @@ TEST(SimHostFaults, OtherHostsRunOnWhileOneIsFailed) {
 }
 
 TEST(SimHostFaults, PausedHostRunsNothingThenCatchesUpInOrderOnResume) {
+  int ticks = 0, destroyed = 0;
+  std::vector<int> order;
   SimEnv sim(3);
   SimHost& host = sim.add_host("node");
-  int ticks = 0, destroyed = 0;
   host.start([&](SimHost& h) { return std::make_unique<TickerProcess>(h, &ticks, &destroyed); });
   sim.run_for(2500ms);
   ASSERT_EQ(ticks, 2);
   sim.pause_node(host);
-  std::vector<int> order;
   asio::post(host.pick_executor(), [&] { order.push_back(1); });
   asio::post(host.pick_executor(), [&] { order.push_back(2); });
   sim.run_for(10s);
@@ -137,6 +137,46 @@ TEST(SimHostFaults, ClockNeverMovesBackwards) {
   host.set_clock(-10s, 0);
   EXPECT_GE(host.now(), before);
   EXPECT_THROW(host.set_clock(0s, 0.9), std::invalid_argument);
+}
+
+// On start, records what the previous incarnation left on disk; then writes one file durably
+// (written, synced, its directory synced) and one only into the page cache.
+class DiskProcess final : public SimProcess {
+ public:
+  DiskProcess(SimHost& host, std::vector<std::string>& seen) {
+    Disk& disk = host.disk();
+    seen.push_back(content(disk, "synced") + " " + content(disk, "unsynced"));
+    const std::string mark = "written-by-" + std::to_string(host.incarnation());
+    EXPECT_TRUE(write_file_atomically(disk, "synced", mark).ok());
+    auto file = disk.open("unsynced", OpenMode::create_or_truncate());
+    EXPECT_TRUE(file.ok());
+    if (file.ok()) {
+      EXPECT_TRUE((*file)->append(mark).ok());
+    }
+  }
+
+ private:
+  static std::string content(Disk& disk, std::string_view path) {
+    auto bytes = read_file(disk, path);
+    return bytes.ok() ? *bytes : "(none)";
+  }
+};
+
+TEST(SimHostFaults, RecoverNodeKeepsOnlyWhatWasSynced) {
+  std::vector<std::string> seen;
+  SimEnv sim(6);
+  SimHost& host = sim.add_host("node");
+  host.start([&](SimHost& h) { return std::make_unique<DiskProcess>(h, seen); });
+  sim.run_for(1s);
+  // Before the crash both files are readable: the page cache has the unsynced one.
+  EXPECT_EQ(*read_file(host.disk(), "unsynced"), "written-by-1");
+
+  sim.fail_node(host);
+  sim.recover_node(host);
+  sim.run_for(1s);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "(none) (none)");
+  EXPECT_EQ(seen[1], "written-by-1 (none)") << "the crash must lose the unsynced file";
 }
 
 }  // namespace

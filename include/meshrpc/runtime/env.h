@@ -17,6 +17,7 @@
 
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/runtime/clock.h"
+#include "meshrpc/runtime/disk.h"
 
 namespace meshrpc::runtime {
 
@@ -73,6 +74,12 @@ class Env {
   // A uniformly random 64-bit value. RealEnv: seeded per thread from its seed; SimEnv: drawn
   // from the simulation's seeded generator, so draws replay exactly.
   virtual uint64_t random_u64() = 0;
+
+  // --- disk ----------------------------------------------------------------------------
+  // The process's storage (disk.h). RealEnv: the file system under Options::data_dir;
+  // SimEnv: the host's simulated disk, which keeps across a crash only what was synced.
+  // Calls block briefly; run large ones on blocking_executor().
+  virtual Disk& disk() = 0;
 
  protected:
   // Implementations arm a wait completing `handler` on `executor`.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "meshrpc/runtime/env.h"
+#include "meshrpc/runtime/posix_disk.h"
 #include "meshrpc/runtime/random.h"
 
 namespace meshrpc::runtime {
@@ -30,6 +31,8 @@ class RealEnv final : public Env {
     // Threads of the worker pool for blocking work. 4: enough to overlap a few slow disk or
     // library calls on a small machine without oversubscribing it.
     size_t blocking_threads = 4;
+    // Root of disk(): relative paths resolve under it. "." is the working directory.
+    std::string data_dir = ".";
   };
 
   RealEnv();
@@ -55,6 +58,7 @@ class RealEnv final : public Env {
   bool is_simulated() const override { return false; }
   TimePoint now() const override;
   uint64_t random_u64() override;
+  Disk& disk() override { return *disk_; }
 
  protected:
   void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
@@ -75,6 +79,7 @@ class RealEnv final : public Env {
   // Draws from threads that are not the env's own (main thread, tests).
   std::mutex outside_random_mutex_;
   Random outside_random_;
+  std::unique_ptr<PosixDisk> disk_;
 };
 
 }  // namespace meshrpc::runtime

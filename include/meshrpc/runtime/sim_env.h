@@ -44,6 +44,7 @@
 #include "meshrpc/base/unique_function.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/runtime/random.h"
+#include "meshrpc/runtime/sim_disk.h"
 
 namespace meshrpc::runtime {
 
@@ -80,6 +81,9 @@ class SimHost final : public Env {
   size_t current_executor_index() const override { return 0; }
   TimePoint now() const override;
   uint64_t random_u64() override;
+  // The host's simulated disk: it outlives crashes, losing what was not synced (sim_disk.h).
+  Disk& disk() override { return *disk_; }
+  SimDisk& sim_disk() { return *disk_; }
 
   // Runs up to `max_handlers` ready handlers; returns how many ran. Bounded so that a host
   // whose handlers keep re-posting themselves cannot starve the others or the step limit.
@@ -132,6 +136,10 @@ class SimHost final : public Env {
   Duration offset_{};
   double drift_ = 0;
   TimePoint clock_base_{};
+  // The disk's own generator (seeded from the simulation's), so turning disk faults on
+  // does not shift the network's draws.
+  Random disk_random_;
+  std::unique_ptr<SimDisk> disk_;
 };
 
 class SimEnv final : public Env {
@@ -218,6 +226,7 @@ class SimEnv final : public Env {
   size_t current_executor_index() const override { return 0; }
   TimePoint now() const override { return now_; }
   uint64_t random_u64() override { return random_.next_u64(); }
+  Disk& disk() override { return default_host().disk(); }
 
  protected:
   void initiate_wait(TimePoint deadline, asio::any_io_executor executor,
