@@ -558,7 +558,8 @@ class SimNetwork::HostNetwork final : public Network {
   void arrive(const std::shared_ptr<PendingConnect>& pending);
 
  public:
-  // The host's process crashed: its connects in progress are dropped, never completed.
+  // The host's process crashed (or the network is going away): its connects in progress
+  // are dropped, never completed.
   void on_crash();
 
  private:
@@ -570,7 +571,9 @@ class SimNetwork::HostNetwork final : public Network {
   State& net_;
   SimHost& host_;
   uint16_t next_port_ = kFirstEphemeralPort;
-  std::vector<std::weak_ptr<PendingConnect>> connects_;
+  // Connects not yet completed. Strong: a request lost on the way (blackhole, cut) has no
+  // event holding it, and only the caller's cancellation (its connect timeout) ends it.
+  std::vector<std::shared_ptr<PendingConnect>> connects_;
 };
 
 void SimNetwork::HostNetwork::initiate_connect(const Address& address,
@@ -609,9 +612,8 @@ void SimNetwork::HostNetwork::initiate_connect(const Address& address,
 
 void SimNetwork::HostNetwork::on_crash() {
   std::vector<ConnectHandler> graveyard;
-  for (const auto& weak : connects_) {
-    auto pending = weak.lock();
-    if (pending && pending->handler) {
+  for (const auto& pending : connects_) {
+    if (pending->handler) {
       graveyard.push_back(std::move(*pending->handler));
       pending->handler.reset();
     }
@@ -661,7 +663,7 @@ void SimNetwork::HostNetwork::finish(const std::shared_ptr<PendingConnect>& pend
                                      std::unique_ptr<ByteStream> stream) {
   ConnectHandler handler = std::move(*pending->handler);
   pending->handler.reset();
-  std::erase_if(connects_, [](const auto& weak) { return weak.expired(); });
+  std::erase_if(connects_, [](const auto& connect) { return !connect->handler; });
   auto slot = asio::get_associated_cancellation_slot(handler);
   if (slot.is_connected()) slot.clear();
   post_completion(pending->executor, std::move(handler), ec, std::move(stream));
@@ -682,6 +684,7 @@ SimNetwork::~SimNetwork() {
   std::vector<std::any> graveyard;
   for (SimStream* stream : state_->streams_) stream->drop_pending(graveyard);
   graveyard.clear();
+  for (auto& [name, host] : hosts_) host->on_crash();  // connects in progress: dropped too
 }
 
 runtime::SimEnv& SimNetwork::sim() { return state_->sim_; }

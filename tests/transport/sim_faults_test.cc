@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <memory>
@@ -134,6 +135,24 @@ TEST_F(SimFaultsTest, TwoWayPartitionStopsBothDirectionsAndLosesConnects) {
   EXPECT_EQ(at_b_->bytes, "x");
 }
 
+TEST_F(SimFaultsTest, ConnectLostAcrossACutEndsWhenTheCallerCancels) {
+  // A lost request leaves the connect to the caller's timeout; cancelling must complete it
+  // (a regression: the lost connect's handler was dropped, so a channel waited forever).
+  net_.partition("a", "b");
+  asio::cancellation_signal cancel;
+  std::optional<error_code> result;
+  net_.host(a_).async_connect(
+      {"b", 1}, a_.pick_executor(),
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](error_code ec, std::unique_ptr<ByteStream>) { result = ec; }));
+  sim_.run_for(5s);
+  EXPECT_FALSE(result.has_value());
+  cancel.emit(asio::cancellation_type::terminal);
+  sim_.run_for(1ms);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, asio::error::operation_aborted);
+}
+
 TEST_F(SimFaultsTest, IsolatedHostReachesNoOneUntilHealed) {
   SimHost& c = sim_.add_host("c");
   net_.isolate("b");
@@ -255,6 +274,48 @@ TEST_F(SimFaultsTest, HostCrashClosesItsConnectionsAndDestroysItsPendingCoroutin
   sim_.run_for(1s);
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(*refused, asio::error::connection_refused);
+}
+
+// A process that listens on port 2 and counts the connections it accepts.
+class AcceptingProcess final : public runtime::SimProcess {
+ public:
+  AcceptingProcess(SimHost& host, SimNetwork& net, int* accepted) {
+    auto listener = net.host(host).listen({host.name(), 2});
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (!listener.ok()) return;
+    listener_ = std::move(*listener);
+    asio::co_spawn(host.pick_executor(), accept_loop(*listener_, accepted), asio::detached);
+  }
+
+ private:
+  static awaitable<void> accept_loop(Listener& listener, int* accepted) {
+    for (;;) {
+      auto [ec, stream] = co_await listener.async_accept(0, use_nothrow_awaitable);
+      if (ec) co_return;
+      ++*accepted;
+    }
+  }
+  std::unique_ptr<Listener> listener_;
+};
+
+TEST_F(SimFaultsTest, HostThatCrashedAndRecoveredInsideAPartitionAcceptsAfterTheHeal) {
+  int accepted = 0;
+  SimHost& d = sim_.add_host("d");
+  d.start([&](SimHost& host) { return std::make_unique<AcceptingProcess>(host, net_, &accepted); });
+  net_.partition("a", "d");
+  sim_.run_for(1s);
+  sim_.fail_node(d);
+  sim_.run_for(1s);
+  sim_.recover_node(d);
+  sim_.run_for(1s);
+  net_.heal_all();
+  std::optional<error_code> result;
+  net_.host(a_).async_connect({"d", 2}, a_.pick_executor(),
+                              [&](error_code ec, std::unique_ptr<ByteStream>) { result = ec; });
+  sim_.run_for(1s);
+  ASSERT_TRUE(result.has_value()) << "the connect was never answered";
+  EXPECT_FALSE(*result) << result->message();
+  EXPECT_EQ(accepted, 1);
 }
 
 }  // namespace
