@@ -1,25 +1,19 @@
-// Scenario 1 of the simulation issue: the unchanged meshrpc stack (core::Server on three
-// simulated hosts, cluster::Client with its default retries and breakers on a fourth) under
-// random segment loss, partitions (two-way and one-way), clogs, crashes and recoveries.
+// Scenario "unary_faults" (the simulation issue's scenario 1): the unchanged meshrpc stack,
+// core::Server on three simulated hosts and cluster::Client (default retries, breakers with
+// an 8 s longest open period) on a fourth, under random segment loss, partitions (two-way
+// and one-way), clogs, crashes and recoveries for 30 s, then a quiet period.
 //
-// Invariants, checked for every call of every seed:
-//   - every call ends, and no later than its deadline (plus the scheduling slack of one
-//     network delay): nothing hangs;
-//   - a call that fails says why with a code the faults explain (UNAVAILABLE,
-//     DEADLINE_EXCEEDED), never a wrong or empty reply;
-//   - after the faults stop and a quiet period passes, every call succeeds.
-// And the run is deterministic: the same seed gives the same event-trace hash.
-//
-// Replay one seed: sim_tests --gtest_filter='UnaryFaultsScenario*' with MESHSIM_SEED=<seed>;
-// MESHSIM_VERBOSE=1 prints each fault and failed call, MESHSIM_TRACE=1 the event trace.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
+// Invariants, for every call:
+//   - it ends, and no later than its deadline (plus one delivery's scheduling slack): nothing
+//     hangs;
+//   - a failure says why with a code the faults explain (UNAVAILABLE, DEADLINE_EXCEEDED),
+//     and a success carries the right echo;
+//   - once the faults have stopped for kSettleTime, every call succeeds.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,6 +21,7 @@
 #include "meshrpc/core/server.h"
 #include "meshrpc/runtime/sim_env.h"
 #include "meshrpc/transport/sim_network.h"
+#include "scenario.h"
 
 namespace meshrpc::sim {
 namespace {
@@ -36,12 +31,6 @@ using runtime::Duration;
 using runtime::SimEnv;
 using runtime::SimHost;
 using runtime::TimePoint;
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr uint64_t kSeeds = 20;
-#else
-constexpr uint64_t kSeeds = 200;
-#endif
 
 constexpr uint16_t kPort = 7000;
 constexpr int kServers = 3;
@@ -72,37 +61,29 @@ class EchoProcess final : public runtime::SimProcess {
   core::Server server_;
 };
 
-struct Outcome {
-  uint64_t calls = 0;
-  uint64_t ok = 0;
-  uint64_t quiet_calls = 0;
-  uint64_t quiet_failures = 0;
-  std::vector<std::string> violations;
-  uint64_t trace_hash = 0;
-  double simulated_seconds = 0;
-};
-
-class Scenario {
+class UnaryFaults {
  public:
-  static SimEnv::Options sim_options() {
-    SimEnv::Options options;
-    options.keep_trace = std::getenv("MESHSIM_TRACE") != nullptr;
-    return options;
+  static SimEnv::Options sim_options(const ScenarioOptions& options) {
+    SimEnv::Options sim;
+    sim.keep_trace = options.keep_trace;
+    return sim;
   }
 
-  explicit Scenario(uint64_t seed) : sim_(seed, sim_options()), net_(sim_, lossy_link()) {
+  UnaryFaults(uint64_t seed, const ScenarioOptions& options)
+      : options_(options), sim_(seed, sim_options(options)), net_(sim_, lossy_link()) {
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
       host.start([this](SimHost& h) { return std::make_unique<EchoProcess>(h, net_); });
       servers_.push_back(&host);
     }
     client_host_ = &sim_.add_host("c");
-    cluster::ClientOptions options;
-    options.circuit_breaker->open_duration_max = kBreakerOpenMax;
-    client_ = std::make_unique<cluster::Client>(*client_host_, net_.host(*client_host_), options);
+    cluster::ClientOptions client_options;
+    client_options.circuit_breaker->open_duration_max = kBreakerOpenMax;
+    client_ =
+        std::make_unique<cluster::Client>(*client_host_, net_.host(*client_host_), client_options);
   }
 
-  Outcome run() {
+  ScenarioResult run() {
     const TimePoint quiet_at = sim_.now() + kFaultPhase;
     const TimePoint end = quiet_at + kQuietPeriod;
     for (int worker = 0; worker < 4; ++worker) {
@@ -112,11 +93,12 @@ class Scenario {
     inject_faults(quiet_at);
     sim_.run_for(end - sim_.now() + kCallTimeout);
     if (workers_running_ != 0) {
-      outcome_.violations.push_back(std::to_string(workers_running_) +
-                                    " workers still inside a call after every deadline passed");
+      violation(std::to_string(workers_running_) +
+                " workers still inside a call after every deadline passed");
     }
+    if (quiet_calls_ == 0) violation("no call started in the quiet period");
     outcome_.trace_hash = sim_.trace_hash();
-    for (const std::string& line : sim_.trace_lines()) std::fprintf(stderr, "%s\n", line.c_str());
+    outcome_.trace = sim_.trace_lines();
     outcome_.simulated_seconds =
         std::chrono::duration<double>(sim_.now().time_since_epoch()).count();
     return outcome_;
@@ -144,7 +126,7 @@ class Scenario {
       Buffer request = Buffer::copy_of(payload);
       core::CallResult result = co_await client_->async_call(
           address, "/sim.Echo/Echo", std::move(request), options, asio::use_awaitable);
-      if (std::getenv("MESHSIM_VERBOSE") && !result.ok()) std::fprintf(stderr, "to s%d ", target);
+      if (options_.verbose && !result.ok()) std::fprintf(stderr, "to s%d ", target);
       check(result, payload, start, settled);
       auto [ec] = co_await client_host_->async_wait_for(
           std::chrono::milliseconds(random.uniform_int(10, 200)), use_nothrow_awaitable);
@@ -155,27 +137,26 @@ class Scenario {
 
   void check(const core::CallResult& result, const std::string& payload, TimePoint start,
              TimePoint settled) {
-    ++outcome_.calls;
+    ++outcome_.operations;
     const Duration took = client_host_->now() - start;
     if (took > kCallTimeout + kDeadlineSlack) {
       violation("call took " + std::to_string(took.count()) + " ns, past its deadline");
     }
     if (result.ok()) {
-      ++outcome_.ok;
       if (result.response.to_string() != payload) violation("wrong echo for " + payload);
     } else if (result.status.code() != StatusCode::kUnavailable &&
                result.status.code() != StatusCode::kDeadlineExceeded) {
       violation("unexpected status " + result.status.to_string());
     }
-    if (std::getenv("MESHSIM_VERBOSE") && !result.ok()) {
+    if (!result.ok()) ++outcome_.failed_operations;
+    if (options_.verbose && !result.ok()) {
       std::fprintf(stderr, "t=%.3f took %.3f %s\n",
                    std::chrono::duration<double>(start.time_since_epoch()).count(),
                    std::chrono::duration<double>(took).count(), result.status.to_string().c_str());
     }
     if (start >= settled) {
-      ++outcome_.quiet_calls;
+      ++quiet_calls_;
       if (!result.ok()) {
-        ++outcome_.quiet_failures;
         violation("call in the quiet period failed: " + result.status.to_string());
       }
     }
@@ -204,7 +185,7 @@ class Scenario {
   }
 
   void apply_fault(int kind, SimHost& server) {
-    if (std::getenv("MESHSIM_VERBOSE")) {
+    if (options_.verbose) {
       std::fprintf(stderr, "fault t=%.3f kind %d on %s\n",
                    std::chrono::duration<double>(sim_.now().time_since_epoch()).count(), kind,
                    server.name().c_str());
@@ -232,50 +213,26 @@ class Scenario {
     }
   }
 
+  const ScenarioOptions options_;
   SimEnv sim_;
   transport::SimNetwork net_;
   std::vector<SimHost*> servers_;
   SimHost* client_host_ = nullptr;
   std::unique_ptr<cluster::Client> client_;
   int workers_running_ = 0;
-  Outcome outcome_;
+  uint64_t quiet_calls_ = 0;
+  ScenarioResult outcome_;
 };
 
-// MESHSIM_SEED=<n> runs only seed n (to replay a failure); otherwise seeds 1..kSeeds.
-std::vector<uint64_t> seeds() {
-  if (const char* one = std::getenv("MESHSIM_SEED")) return {std::strtoull(one, nullptr, 10)};
-  std::vector<uint64_t> all;
-  for (uint64_t seed = 1; seed <= kSeeds; ++seed) all.push_back(seed);
-  return all;
-}
-
-TEST(UnaryFaultsScenario, EveryCallEndsByItsDeadlineAndAllSucceedOnceFaultsStop) {
-  uint64_t calls = 0, ok = 0;
-  for (uint64_t seed : seeds()) {
-    Outcome outcome = Scenario(seed).run();
-    calls += outcome.calls;
-    ok += outcome.ok;
-    ASSERT_TRUE(outcome.violations.empty())
-        << "seed " << seed << " (replay: MESHSIM_SEED=" << seed
-        << " sim_tests --gtest_filter='UnaryFaultsScenario*'): " << outcome.violations.size()
-        << " violations, first: " << outcome.violations.front()
-        << "\nlast: " << outcome.violations.back();
-    ASSERT_GT(outcome.quiet_calls, 0u) << "seed " << seed << ": no call in the quiet period";
-  }
-  // The faults must bite: some calls fail (else the scenario tests nothing).
-  EXPECT_LT(ok, calls);
-  EXPECT_GT(ok, calls / 2);
-}
-
-TEST(UnaryFaultsScenario, SameSeedSameTrace) {
-  for (uint64_t seed : {7u, 8u, 9u}) {
-    const Outcome first = Scenario(seed).run();
-    const Outcome second = Scenario(seed).run();
-    EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed " << seed << " diverged";
-    EXPECT_EQ(first.calls, second.calls);
-  }
-  EXPECT_NE(Scenario(7).run().trace_hash, Scenario(8).run().trace_hash);
-}
-
 }  // namespace
+
+Scenario unary_faults_scenario() {
+  return Scenario{
+      "unary_faults",
+      "unary calls through cluster::Client to 3 servers under loss, partitions, clogs, crashes",
+      [](uint64_t seed, const ScenarioOptions& options) {
+        return UnaryFaults(seed, options).run();
+      }};
+}
+
 }  // namespace meshrpc::sim
