@@ -23,6 +23,7 @@
 #include "meshrpc/runtime/sim_env.h"
 #include "meshrpc/transport/sim_network.h"
 #include "scenario.h"
+#include "scenario_support.h"
 #include "tests/support/history.h"
 #include "tests/support/linearizability.h"
 
@@ -120,19 +121,11 @@ class RegisterScenario {
           "history of " + std::to_string(history_.size()) + " operations is " +
           std::string(testing::to_string(verdict.verdict)) + ": " + verdict.explanation);
     }
-    result_.trace_hash = sim_.trace_hash();
-    result_.trace = sim_.trace_lines();
-    result_.simulated_seconds =
-        std::chrono::duration<double>(sim_.now().time_since_epoch()).count();
+    finish_result(sim_, result_);
     return result_;
   }
 
  private:
-  static SimEnv::Options sim_options(const ScenarioOptions& options) {
-    SimEnv::Options sim;
-    sim.keep_trace = options.keep_trace;
-    return sim;
-  }
   static transport::LinkConfig link() {
     transport::LinkConfig config;
     config.loss_rate = 0.02;

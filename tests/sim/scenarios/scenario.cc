@@ -5,8 +5,8 @@
 namespace meshrpc::sim {
 
 const std::vector<Scenario>& all_scenarios() {
-  static const std::vector<Scenario> scenarios = {unary_faults_scenario(), register_scenario(),
-                                                  buggy_register_scenario()};
+  static const std::vector<Scenario> scenarios = {unary_faults_scenario(), failover_scenario(),
+                                                  register_scenario(), buggy_register_scenario()};
   return scenarios;
 }
 

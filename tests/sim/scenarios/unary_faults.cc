@@ -1,6 +1,6 @@
 // Scenario "unary_faults" (the simulation issue's scenario 1): the unchanged meshrpc stack,
-// core::Server on three simulated hosts and cluster::Client (default retries, breakers with
-// an 8 s longest open period) on a fourth, under random segment loss, partitions (two-way
+// core::Server on four simulated hosts and cluster::Client (default retries, breakers with
+// an 8 s longest open period) on a fifth, under random segment loss, partitions (two-way
 // and one-way), clogs, crashes and recoveries for 30 s, then a quiet period.
 //
 // Invariants, for every call:
@@ -22,6 +22,7 @@
 #include "meshrpc/runtime/sim_env.h"
 #include "meshrpc/transport/sim_network.h"
 #include "scenario.h"
+#include "scenario_support.h"
 
 namespace meshrpc::sim {
 namespace {
@@ -33,7 +34,7 @@ using runtime::SimHost;
 using runtime::TimePoint;
 
 constexpr uint16_t kPort = 7000;
-constexpr int kServers = 3;
+constexpr int kServers = 4;  // five hosts with the client
 constexpr Duration kFaultPhase = 30s;
 constexpr Duration kQuietPeriod = 20s;
 // Breakers back off up to this long (the default, 60 s, would outlast the quiet period).
@@ -45,35 +46,13 @@ constexpr Duration kCallTimeout = 2s;
 // A completion may trail its deadline by the turn that delivers it, never by more.
 constexpr Duration kDeadlineSlack = 1ms;
 
-// What runs on a server host: an echo server on kPort.
-class EchoProcess final : public runtime::SimProcess {
- public:
-  EchoProcess(SimHost& host, transport::SimNetwork& net) : server_(host, net.host(host)) {
-    server_.register_method("/sim.Echo/Echo",
-                            [](core::ServerContext&, Buffer request) -> awaitable<Result<Buffer>> {
-                              co_return request;
-                            });
-    auto bound = server_.start({host.name(), kPort});
-    if (!bound.ok()) throw std::runtime_error(bound.status().to_string());
-  }
-
- private:
-  core::Server server_;
-};
-
 class UnaryFaults {
  public:
-  static SimEnv::Options sim_options(const ScenarioOptions& options) {
-    SimEnv::Options sim;
-    sim.keep_trace = options.keep_trace;
-    return sim;
-  }
-
   UnaryFaults(uint64_t seed, const ScenarioOptions& options)
       : options_(options), sim_(seed, sim_options(options)), net_(sim_, lossy_link()) {
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
-      host.start([this](SimHost& h) { return std::make_unique<EchoProcess>(h, net_); });
+      host.start([this](SimHost& h) { return std::make_unique<EchoProcess>(h, net_, kPort); });
       servers_.push_back(&host);
     }
     client_host_ = &sim_.add_host("c");
@@ -97,10 +76,7 @@ class UnaryFaults {
                 " workers still inside a call after every deadline passed");
     }
     if (quiet_calls_ == 0) violation("no call started in the quiet period");
-    outcome_.trace_hash = sim_.trace_hash();
-    outcome_.trace = sim_.trace_lines();
-    outcome_.simulated_seconds =
-        std::chrono::duration<double>(sim_.now().time_since_epoch()).count();
+    finish_result(sim_, outcome_);
     return outcome_;
   }
 
@@ -229,7 +205,7 @@ class UnaryFaults {
 Scenario unary_faults_scenario() {
   return Scenario{
       "unary_faults",
-      "unary calls through cluster::Client to 3 servers under loss, partitions, clogs, crashes",
+      "unary calls through cluster::Client to 4 servers under loss, partitions, clogs, crashes",
       [](uint64_t seed, const ScenarioOptions& options) {
         return UnaryFaults(seed, options).run();
       }};
