@@ -28,6 +28,7 @@ struct Flags {
   bool verbose = false;
   bool check_determinism = false;
   bool list = false;
+  bool trace = false;
 };
 
 // Runs one scenario over the seeds; returns how many seeds failed.
@@ -40,12 +41,14 @@ uint64_t run_scenario(const Scenario& scenario, const Flags& flags) {
   }
   ScenarioOptions options;
   options.verbose = flags.verbose;
+  options.keep_trace = flags.trace;
   uint64_t failures = 0;
   double simulated = 0;
   const auto started = std::chrono::steady_clock::now();
   for (uint64_t seed : seeds) {
     const ScenarioResult result = scenario.run(seed, options);
     simulated += result.simulated_seconds;
+    for (const std::string& line : result.trace) std::fprintf(stderr, "trace %s\n", line.c_str());
     const bool failed = scenario.expect_violations == result.violations.empty();
     if (failed) {
       ++failures;
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check-determinism", flags.check_determinism,
                "run each seed twice more and compare the event traces");
   app.add_flag("--list", flags.list, "list the scenarios and exit");
+  app.add_flag("--trace", flags.trace, "print the event trace of each seed to stderr");
   CLI11_PARSE(app, argc, argv);
 
   if (flags.list) {

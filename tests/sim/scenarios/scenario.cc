@@ -6,7 +6,8 @@ namespace meshrpc::sim {
 
 const std::vector<Scenario>& all_scenarios() {
   static const std::vector<Scenario> scenarios = {unary_faults_scenario(), failover_scenario(),
-                                                  register_scenario(), buggy_register_scenario()};
+                                                  streams_scenario(), register_scenario(),
+                                                  buggy_register_scenario()};
   return scenarios;
 }
 
