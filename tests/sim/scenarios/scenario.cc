@@ -5,9 +5,9 @@
 namespace meshrpc::sim {
 
 const std::vector<Scenario>& all_scenarios() {
-  static const std::vector<Scenario> scenarios = {unary_faults_scenario(), failover_scenario(),
-                                                  streams_scenario(), register_scenario(),
-                                                  buggy_register_scenario()};
+  static const std::vector<Scenario> scenarios = {
+      unary_faults_scenario(), failover_scenario(), broadcast_scenario(),
+      streams_scenario(),      register_scenario(), buggy_register_scenario()};
   return scenarios;
 }
 

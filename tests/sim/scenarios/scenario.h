@@ -58,6 +58,7 @@ std::string replay_command(const Scenario& scenario, uint64_t seed);
 // Scenario registration (scenario files define these; all_scenarios() lists them).
 Scenario unary_faults_scenario();
 Scenario failover_scenario();
+Scenario broadcast_scenario();
 Scenario streams_scenario();
 Scenario register_scenario();
 Scenario buggy_register_scenario();
