@@ -15,6 +15,7 @@
 
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
+#include "meshrpc/runtime/buggify.h"
 #include "meshrpc/transport/errors.h"
 
 namespace meshrpc::core {
@@ -518,6 +519,10 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
         }
       }
       stream = std::move(connected);
+      if (status.ok() && MESHRPC_BUGGIFY) {
+        stream.reset();
+        status = unavailable_error("connect to " + target_.to_string() + " failed (buggify)");
+      }
     }
     auto pending = std::move(pending_);
     pending_.clear();

@@ -4,6 +4,7 @@
 #include <boost/asio/write.hpp>
 #include <string>
 
+#include "meshrpc/runtime/buggify.h"
 #include "meshrpc/transport/errors.h"
 
 namespace meshrpc::core {
@@ -43,8 +44,10 @@ void FrameWriter::post_flush() {
 }
 
 void FrameWriter::on_flush_turn() {
-  const bool step_aside = expect_more_ && status_.ok() && !close_after_flush_ &&
-                          pending_.size() < kCorkBytes && flush_deferrals_ < kMaxFlushDeferrals;
+  // BUGGIFY: a write late by a turn, as under a busy executor.
+  const bool step_aside = (expect_more_ || MESHRPC_BUGGIFY) && status_.ok() &&
+                          !close_after_flush_ && pending_.size() < kCorkBytes &&
+                          flush_deferrals_ < kMaxFlushDeferrals;
   expect_more_ = false;
   if (step_aside) {
     ++flush_deferrals_;

@@ -20,6 +20,7 @@
 
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
+#include "meshrpc/runtime/buggify.h"
 
 namespace meshrpc::core {
 
@@ -557,6 +558,10 @@ awaitable<void> Server::accept_loop(std::shared_ptr<State> state, size_t shard) 
   while (!state->shutting_down.load(std::memory_order_acquire)) {
     auto [ec, stream] = co_await state->listener->async_accept(shard, use_nothrow_awaitable);
     if (ec) co_return;
+    if (MESHRPC_BUGGIFY) {
+      stream->abort();  // a connection that dies as it is accepted: the client must cope
+      continue;
+    }
     auto connection = std::make_shared<ServerConnection>(state, std::move(stream));
     {
       // Under the lock that shutdown and destruction take their snapshot with: a connection

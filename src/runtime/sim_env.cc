@@ -8,8 +8,17 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "meshrpc/runtime/buggify.h"
+
 namespace meshrpc::runtime {
 namespace {
+
+// The simulations with BUGGIFY on that this thread has built, newest last: sites ask the
+// newest (tests build one at a time; a nested one takes over until it is destroyed).
+std::vector<SimEnv*>& buggify_stack() {
+  thread_local std::vector<SimEnv*> stack;
+  return stack;
+}
 
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
@@ -149,11 +158,18 @@ void SimHost::initiate_wait(TimePoint deadline, asio::any_io_executor executor,
 SimEnv::SimEnv(uint64_t seed) : SimEnv(seed, Options{}) {}
 
 SimEnv::SimEnv(uint64_t seed, Options options)
-    : seed_(seed), options_(options), random_(seed), trace_hash_(fnv1a(kFnvOffset, &seed, 8)) {
+    : seed_(seed),
+      options_(options),
+      random_(seed),
+      trace_hash_(fnv1a(kFnvOffset, &seed, 8)),
+      buggify_random_(seed ^ 0xb0661f7b0661f7ULL) {
   add_host("sim");
+  buggify_on_ = options_.buggify;
+  if (options_.buggify) buggify_stack().push_back(this);
 }
 
 SimEnv::~SimEnv() {
+  if (options_.buggify) std::erase(buggify_stack(), this);
   // Pending events own handlers that refer to hosts' executors: destroy them first, then
   // the hosts, newest first. Destroying a handler may cancel or schedule events, so drain.
   while (!events_.empty() || !parked_events_.empty()) {
@@ -334,6 +350,21 @@ UniqueFunction<void()> SimEnv::cancel_event(EventId id) {
   UniqueFunction<void()> fn = std::move(it->second.fn);
   events_.erase(it);
   return fn;
+}
+
+bool SimEnv::buggify(const std::string& site) {
+  if (!buggify_on_) return false;
+  auto [it, first] = buggify_sites_.try_emplace(site, false);
+  if (first) it->second = buggify_random_.bernoulli(kSiteActivation);
+  if (!it->second || !buggify_random_.bernoulli(kFireProbability)) return false;
+  trace(default_host(), "buggify " + site);
+  return true;
+}
+
+bool buggify_fires(const char* file, int line) {
+  const std::vector<SimEnv*>& stack = buggify_stack();
+  if (stack.empty()) return false;
+  return stack.back()->buggify(std::string(file) + ":" + std::to_string(line));
 }
 
 void SimEnv::trace(const SimHost& host, std::string_view event) {

@@ -152,6 +152,8 @@ class SimEnv final : public Env {
     bool keep_trace = false;
     // Handlers one host runs before the others get a turn.
     size_t handlers_per_turn = 256;
+    // BUGGIFY sites (buggify.h) fire while this simulation runs on the calling thread.
+    bool buggify = false;
   };
 
   explicit SimEnv(uint64_t seed);
@@ -210,6 +212,13 @@ class SimEnv final : public Env {
   UniqueFunction<void()> cancel_event(EventId id);
   size_t pending_events() const { return events_.size(); }
 
+  // --- BUGGIFY (buggify.h) -------------------------------------------------------------
+  // Whether the site at `site` ("file:line") fires now; false unless Options::buggify.
+  bool buggify(const std::string& site);
+  // Turns the sites off (or back on) for the rest of the run: a scenario's quiet period
+  // checks liveness without them, as FoundationDB's does. No effect without Options::buggify.
+  void set_buggify(bool on) { buggify_on_ = on && options_.buggify; }
+
   // --- determinism ---------------------------------------------------------------------
   Random& random() { return random_; }
   void trace(const SimHost& host, std::string_view event);
@@ -262,6 +271,11 @@ class SimEnv final : public Env {
   bool hit_step_limit_ = false;
   uint64_t trace_hash_;
   std::vector<std::string> trace_lines_;
+  // BUGGIFY's own generator (so turning it on leaves the network's draws alone) and each
+  // reached site's activation.
+  Random buggify_random_;
+  std::map<std::string, bool, std::less<>> buggify_sites_;
+  bool buggify_on_ = false;
 };
 
 }  // namespace meshrpc::runtime

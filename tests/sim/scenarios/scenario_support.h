@@ -13,9 +13,17 @@
 
 namespace meshrpc::sim {
 
-inline runtime::SimEnv::Options sim_options(const ScenarioOptions& options) {
+// BUGGIFY runs on odd seeds (FoundationDB turns it on in a share of runs, not all): the
+// sites add faults, so a scenario checks its quantitative claims about behaviour under faults
+// (a success rate, a quorum reached) on the other seeds only, and turns the sites off when
+// its quiet period starts. Correctness and end-of-run liveness are checked on every seed.
+inline bool buggify_seed(uint64_t seed) { return seed % 2 == 1; }
+
+// `buggify`: BUGGIFY sites fire in this run (buggify.h).
+inline runtime::SimEnv::Options sim_options(const ScenarioOptions& options, bool buggify = false) {
   runtime::SimEnv::Options sim;
   sim.keep_trace = options.keep_trace;
+  sim.buggify = buggify;
   return sim;
 }
 

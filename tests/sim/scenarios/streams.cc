@@ -75,7 +75,10 @@ class CountingProcess final : public runtime::SimProcess {
 class Streams {
  public:
   Streams(uint64_t seed, const ScenarioOptions& options)
-      : options_(options), sim_(seed, sim_options(options)), net_(sim_, lossy_link()) {
+      : options_(options),
+        buggify_(buggify_seed(seed)),
+        sim_(seed, sim_options(options, buggify_)),
+        net_(sim_, lossy_link()) {
     client_host_ = &sim_.add_host("c");
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
@@ -210,6 +213,7 @@ class Streams {
       });
     }
     sim_.schedule_at(quiet_at, [this] {
+      sim_.set_buggify(false);
       net_.heal_all();
       for (SimHost* server : servers_) sim_.recover_node(*server);
     });
@@ -221,6 +225,7 @@ class Streams {
   }
 
   const ScenarioOptions options_;
+  const bool buggify_;  // BUGGIFY sites fire during the fault phase
   SimEnv sim_;
   transport::SimNetwork net_;
   SimHost* client_host_ = nullptr;

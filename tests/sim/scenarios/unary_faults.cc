@@ -49,7 +49,10 @@ constexpr Duration kDeadlineSlack = 1ms;
 class UnaryFaults {
  public:
   UnaryFaults(uint64_t seed, const ScenarioOptions& options)
-      : options_(options), sim_(seed, sim_options(options)), net_(sim_, lossy_link()) {
+      : options_(options),
+        buggify_(buggify_seed(seed)),
+        sim_(seed, sim_options(options, buggify_)),
+        net_(sim_, lossy_link()) {
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
       host.start([this](SimHost& h) { return std::make_unique<EchoProcess>(h, net_, kPort); });
@@ -155,6 +158,7 @@ class UnaryFaults {
       sim_.schedule_at(at, [this, kind, s] { apply_fault(kind, *servers_[s]); });
     }
     sim_.schedule_at(quiet_at, [this] {
+      sim_.set_buggify(false);
       net_.heal_all();
       for (SimHost* server : servers_) sim_.recover_node(*server);
     });
@@ -190,6 +194,7 @@ class UnaryFaults {
   }
 
   const ScenarioOptions options_;
+  const bool buggify_;  // BUGGIFY sites fire during the fault phase
   SimEnv sim_;
   transport::SimNetwork net_;
   std::vector<SimHost*> servers_;
