@@ -38,11 +38,6 @@ constexpr size_t kMaxCut = 2;
 constexpr Duration kFaultPhase = 30s;
 constexpr Duration kQuietPeriod = 20s;
 constexpr Duration kCallTimeout = 1s;
-constexpr Duration kDeadlineSlack = 1ms;
-// As in the streams scenario: a connect lost just before the heal times out (5 s), then
-// the reconnect backoff waits up to 6 s; breakers stay open up to 8 s.
-constexpr Duration kBreakerOpenMax = 8s;
-constexpr Duration kSettleTime = 13s;
 
 class BroadcastScenario {
  public:
@@ -57,10 +52,7 @@ class BroadcastScenario {
       targets_.push_back({host.name(), kPort});
     }
     client_host_ = &sim_.add_host("c");
-    cluster::ClientOptions client_options;
-    client_options.circuit_breaker->open_duration_max = kBreakerOpenMax;
-    client_ =
-        std::make_unique<cluster::Client>(*client_host_, net_.host(*client_host_), client_options);
+    client_ = make_scenario_client(*client_host_, net_);
     broadcaster_ = std::make_unique<cluster::Broadcaster>(*client_);
   }
 
@@ -173,10 +165,7 @@ class BroadcastScenario {
     }
   }
 
-  void violation(std::string what) {
-    result_.violations.push_back("t=" + std::to_string(seconds_of(sim_.now())) + " " +
-                                 std::move(what));
-  }
+  void violation(std::string what) { record_violation(result_, sim_, std::move(what)); }
 
   const ScenarioOptions options_;
   const bool buggify_;  // BUGGIFY sites fire during the fault phase

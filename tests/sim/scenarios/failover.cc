@@ -38,11 +38,6 @@ constexpr int kMaxDown = 2;
 constexpr Duration kFaultPhase = 40s;
 constexpr Duration kQuietPeriod = 20s;
 constexpr Duration kCallTimeout = 2s;
-constexpr Duration kDeadlineSlack = 1ms;
-// Breakers and ejections back off for at most this long here; calls started this long
-// after the faults stop must all succeed.
-constexpr Duration kBreakerOpenMax = 8s;
-constexpr Duration kSettleTime = kBreakerOpenMax + 4s;
 constexpr double kMinSuccessUnderFaults = 0.95;
 
 class Failover {
@@ -62,10 +57,7 @@ class Failover {
       registry_.upsert("echo", provider).ignore_error();
     }
     client_host_ = &sim_.add_host("c");
-    cluster::ClientOptions client_options;
-    client_options.circuit_breaker->open_duration_max = kBreakerOpenMax;
-    client_ =
-        std::make_unique<cluster::Client>(*client_host_, net_.host(*client_host_), client_options);
+    client_ = make_scenario_client(*client_host_, net_);
     service_ = std::make_unique<cluster::ServiceClient>(*client_, registry_, "echo");
   }
 
@@ -172,10 +164,7 @@ class Failover {
     }
   }
 
-  void violation(std::string what) {
-    result_.violations.push_back("t=" + std::to_string(seconds_of(sim_.now())) + " " +
-                                 std::move(what));
-  }
+  void violation(std::string what) { record_violation(result_, sim_, std::move(what)); }
 
   const ScenarioOptions options_;
   const bool buggify_;  // BUGGIFY sites fire during the fault phase

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "meshrpc/cluster/client.h"
 #include "meshrpc/core/server.h"
 #include "meshrpc/runtime/sim_env.h"
 #include "meshrpc/transport/sim_network.h"
@@ -27,8 +29,31 @@ inline runtime::SimEnv::Options sim_options(const ScenarioOptions& options, bool
   return sim;
 }
 
+// A completion may trail its deadline by the turn that delivers it, never by more.
+inline constexpr runtime::Duration kDeadlineSlack = std::chrono::milliseconds(1);
+// Breakers back off at most this long in the scenarios (the default, 60 s, would outlast a
+// quiet period).
+inline constexpr runtime::Duration kBreakerOpenMax = std::chrono::seconds(8);
+// How long after the faults stop every operation must succeed: the longest recovery the
+// stack is configured for. A connect lost just before the heal times out (5 s) and the
+// reconnect backoff then waits up to 6 s; a breaker stays open up to kBreakerOpenMax.
+inline constexpr runtime::Duration kSettleTime = std::chrono::seconds(13);
+
+// The client every scenario calls through: default retries, breakers capped as above.
+inline std::unique_ptr<cluster::Client> make_scenario_client(runtime::SimHost& host,
+                                                             transport::SimNetwork& net) {
+  cluster::ClientOptions options;
+  options.circuit_breaker->open_duration_max = kBreakerOpenMax;
+  return std::make_unique<cluster::Client>(host, net.host(host), options);
+}
+
 inline double seconds_of(runtime::TimePoint time) {
   return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+// Records a broken invariant, stamped with the simulated time.
+inline void record_violation(ScenarioResult& result, const runtime::SimEnv& sim, std::string what) {
+  result.violations.push_back("t=" + std::to_string(seconds_of(sim.now())) + " " + std::move(what));
 }
 
 // Copies the simulation's determinism record and clock into `result`.

@@ -34,11 +34,6 @@ constexpr int kServers = 2;
 constexpr Duration kFaultPhase = 30s;
 constexpr Duration kQuietPeriod = 20s;
 constexpr Duration kStreamTimeout = 5s;
-constexpr Duration kDeadlineSlack = 1ms;
-// How long after the heal a channel may still be failing: a connect sent just before it was
-// lost and times out (connect_timeout, 5 s), then the reconnect backoff waits up to its cap
-// plus jitter (6 s) before the next attempt.
-constexpr Duration kSettleTime = 12s;
 
 // Streams "0".."count-1", one every 1-5 ms, for a request holding the decimal count.
 class CountingProcess final : public runtime::SimProcess {
@@ -219,10 +214,7 @@ class Streams {
     });
   }
 
-  void violation(std::string what) {
-    result_.violations.push_back("t=" + std::to_string(seconds_of(sim_.now())) + " " +
-                                 std::move(what));
-  }
+  void violation(std::string what) { record_violation(result_, sim_, std::move(what)); }
 
   const ScenarioOptions options_;
   const bool buggify_;  // BUGGIFY sites fire during the fault phase

@@ -37,14 +37,7 @@ constexpr uint16_t kPort = 7000;
 constexpr int kServers = 4;  // five hosts with the client
 constexpr Duration kFaultPhase = 30s;
 constexpr Duration kQuietPeriod = 20s;
-// Breakers back off up to this long (the default, 60 s, would outlast the quiet period).
-constexpr Duration kBreakerOpenMax = 8s;
-// Calls started this long after the faults stop must all succeed: a breaker opened just
-// before the end has waited out its longest open period and closed again by then.
-constexpr Duration kSettleTime = kBreakerOpenMax + 4s;
 constexpr Duration kCallTimeout = 2s;
-// A completion may trail its deadline by the turn that delivers it, never by more.
-constexpr Duration kDeadlineSlack = 1ms;
 
 class UnaryFaults {
  public:
@@ -59,10 +52,7 @@ class UnaryFaults {
       servers_.push_back(&host);
     }
     client_host_ = &sim_.add_host("c");
-    cluster::ClientOptions client_options;
-    client_options.circuit_breaker->open_duration_max = kBreakerOpenMax;
-    client_ =
-        std::make_unique<cluster::Client>(*client_host_, net_.host(*client_host_), client_options);
+    client_ = make_scenario_client(*client_host_, net_);
   }
 
   ScenarioResult run() {
@@ -79,8 +69,8 @@ class UnaryFaults {
                 " workers still inside a call after every deadline passed");
     }
     if (quiet_calls_ == 0) violation("no call started in the quiet period");
-    finish_result(sim_, outcome_);
-    return outcome_;
+    finish_result(sim_, result_);
+    return std::move(result_);
   }
 
  private:
@@ -116,7 +106,7 @@ class UnaryFaults {
 
   void check(const core::CallResult& result, const std::string& payload, TimePoint start,
              TimePoint settled) {
-    ++outcome_.operations;
+    ++result_.operations;
     const Duration took = client_host_->now() - start;
     if (took > kCallTimeout + kDeadlineSlack) {
       violation("call took " + std::to_string(took.count()) + " ns, past its deadline");
@@ -127,7 +117,7 @@ class UnaryFaults {
                result.status.code() != StatusCode::kDeadlineExceeded) {
       violation("unexpected status " + result.status.to_string());
     }
-    if (!result.ok()) ++outcome_.failed_operations;
+    if (!result.ok()) ++result_.failed_operations;
     if (options_.verbose && !result.ok()) {
       std::fprintf(stderr, "t=%.3f took %.3f %s\n",
                    std::chrono::duration<double>(start.time_since_epoch()).count(),
@@ -141,10 +131,7 @@ class UnaryFaults {
     }
   }
 
-  void violation(std::string what) {
-    outcome_.violations.push_back("t=" + std::to_string(sim_.now().time_since_epoch().count()) +
-                                  "ns " + std::move(what));
-  }
+  void violation(std::string what) { record_violation(result_, sim_, std::move(what)); }
 
   // A random fault every 0.5-3 s until `quiet_at`; then everything heals and recovers.
   void inject_faults(TimePoint quiet_at) {
@@ -202,7 +189,7 @@ class UnaryFaults {
   std::unique_ptr<cluster::Client> client_;
   int workers_running_ = 0;
   uint64_t quiet_calls_ = 0;
-  ScenarioResult outcome_;
+  ScenarioResult result_;
 };
 
 }  // namespace
