@@ -90,7 +90,7 @@ class RegisterProcess final : public runtime::SimProcess {
 class RegisterScenario {
  public:
   RegisterScenario(uint64_t seed, const ScenarioOptions& options, bool read_from_replica)
-      : options_(options), sim_(seed, sim_options(options)), net_(sim_, link()) {
+      : options_(options), sim_(seed, sim_options(options)), net_(sim_, link_with_loss(0.02)) {
     SimHost& replica = sim_.add_host("replica");
     replica.start(
         [this](SimHost& h) { return std::make_unique<RegisterProcess>(h, net_, std::nullopt); });
@@ -126,12 +126,6 @@ class RegisterScenario {
   }
 
  private:
-  static transport::LinkConfig link() {
-    transport::LinkConfig config;
-    config.loss_rate = 0.02;
-    return config;
-  }
-
   awaitable<void> client_loop(int client, TimePoint end) {
     ++running_;
     runtime::Random& random = sim_.random();

@@ -39,6 +39,13 @@ inline constexpr runtime::Duration kBreakerOpenMax = std::chrono::seconds(8);
 // reconnect backoff then waits up to 6 s; a breaker stays open up to kBreakerOpenMax.
 inline constexpr runtime::Duration kSettleTime = std::chrono::seconds(13);
 
+// Links that lose `rate` of their segments (retransmitted) or datagrams.
+inline transport::LinkConfig link_with_loss(double rate) {
+  transport::LinkConfig link;
+  link.loss_rate = rate;
+  return link;
+}
+
 // The client every scenario calls through: default retries, breakers capped as above.
 inline std::unique_ptr<cluster::Client> make_scenario_client(runtime::SimHost& host,
                                                              transport::SimNetwork& net) {

@@ -73,7 +73,7 @@ class Streams {
       : options_(options),
         buggify_(buggify_seed(seed)),
         sim_(seed, sim_options(options, buggify_)),
-        net_(sim_, lossy_link()) {
+        net_(sim_, link_with_loss(0.01)) {
     client_host_ = &sim_.add_host("c");
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
@@ -99,12 +99,6 @@ class Streams {
   }
 
  private:
-  static transport::LinkConfig lossy_link() {
-    transport::LinkConfig link;
-    link.loss_rate = 0.01;
-    return link;
-  }
-
   awaitable<void> stream_loop(TimePoint quiet_at, TimePoint end) {
     ++running_;
     runtime::Random& random = sim_.random();

@@ -45,7 +45,7 @@ class UnaryFaults {
       : options_(options),
         buggify_(buggify_seed(seed)),
         sim_(seed, sim_options(options, buggify_)),
-        net_(sim_, lossy_link()) {
+        net_(sim_, link_with_loss(0.01)) {
     for (int i = 0; i < kServers; ++i) {
       SimHost& host = sim_.add_host("s" + std::to_string(i));
       host.start([this](SimHost& h) { return std::make_unique<EchoProcess>(h, net_, kPort); });
@@ -74,12 +74,6 @@ class UnaryFaults {
   }
 
  private:
-  static transport::LinkConfig lossy_link() {
-    transport::LinkConfig link;
-    link.loss_rate = 0.01;
-    return link;
-  }
-
   awaitable<void> call_loop(int worker, TimePoint quiet_at, TimePoint end) {
     ++workers_running_;
     runtime::Random& random = sim_.random();
