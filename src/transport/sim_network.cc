@@ -11,72 +11,16 @@
 #include <vector>
 
 #include "meshrpc/base/buffer.h"
+#include "transport/sim_datagram.h"
+#include "transport/sim_network_state.h"
 
 namespace meshrpc::transport {
 
 using runtime::SimHost;
 using runtime::TimePoint;
 
-namespace {
-
-// Completes `handler` through `executor` (never inline), with the results given; Asio then
-// hands it to the handler's own associated executor if that differs.
-template <typename Handler, typename... Results>
-void post_completion(const asio::any_io_executor& executor, Handler handler, Results&&... results) {
-  asio::post(executor, asio::append(std::move(handler), std::forward<Results>(results)...));
-}
-
-bool is_cancel(asio::cancellation_type type) {
-  return (type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                  asio::cancellation_type::total)) != asio::cancellation_type::none;
-}
-
-}  // namespace
-
-// Shared bookkeeping of the simulated network.
-struct SimNetwork::State {
-  State(runtime::SimEnv& sim, LinkConfig default_link) : sim_(sim), default_link_(default_link) {}
-
-  const LinkConfig& link_config(std::string_view from, std::string_view to) const {
-    if (links_.empty()) return default_link_;
-    auto it = links_.find(std::pair<std::string, std::string>(from, to));
-    return it == links_.end() ? default_link_ : it->second;
-  }
-
-  using Link = std::pair<std::string, std::string>;  // (from, to)
-
-  bool is_cut(std::string_view from, std::string_view to) const {
-    if (from == to) return false;
-    if (isolated_.count(from) != 0 || isolated_.count(to) != 0) return true;
-    return !cuts_.empty() && cuts_.count(Link(from, to)) != 0;
-  }
-  TimePoint clogged_until(std::string_view from, std::string_view to) const {
-    if (clogs_.empty()) return TimePoint{};
-    auto it = clogs_.find(Link(from, to));
-    return it == clogs_.end() ? TimePoint{} : it->second;
-  }
-
-  runtime::SimEnv& sim_;
-  LinkConfig default_link_;
-  std::map<Link, LinkConfig, std::less<>> links_;
-  std::set<Link, std::less<>> cuts_;
-  std::set<std::string, std::less<>> isolated_;
-  std::map<Link, TimePoint, std::less<>> clogs_;
-  // When each link with a bandwidth cap has sent everything queued on it.
-  std::map<Link, TimePoint, std::less<>> busy_until_;
-  // Directions whose next segment waits for a cut to heal: (connection, writing side).
-  std::vector<std::pair<std::shared_ptr<Connection>, int>> stalled_;
-  // Listening sockets by address.
-  std::map<Address, SimListener*> listeners_;
-  // Every stream alive, so the network's end can drop their pending operations: a pending
-  // handler often owns (through its coroutine) the very object that owns the stream, a
-  // cycle that only the end of the network breaks.
-  std::set<SimStream*> streams_;
-  uint64_t next_connection_id_ = 1;
-  // The SimNetwork object is gone (and the simulated hosts may follow): streams destroyed
-  // from now on, by the hosts' teardown, send nothing and touch no host.
-  bool torn_down_ = false;
-};
+using sim_detail::is_cancel;
+using sim_detail::post_completion;
 
 // One direction of a connection: bytes written by one end, read by the other.
 struct SimNetwork::Connection {
@@ -284,14 +228,7 @@ class SimNetwork::SimStream final : public ByteStream {
   // what the connection sent earlier.
   TimePoint next_delivery_time(Connection::Direction& d, size_t bytes) {
     const LinkConfig& config = link(d);
-    TimePoint sent = net_.sim_.now();
-    if (config.bandwidth_bytes_per_sec > 0) {
-      TimePoint& busy = net_.busy_until_[State::Link(d.from->name(), d.to->name())];
-      const auto transmit = std::chrono::nanoseconds(static_cast<int64_t>(
-          static_cast<double>(bytes) * 1e9 / static_cast<double>(config.bandwidth_bytes_per_sec)));
-      busy = std::max(busy, sent) + std::chrono::duration_cast<runtime::Duration>(transmit);
-      sent = busy;
-    }
+    const TimePoint sent = net_.transmitted(d.from->name(), d.to->name(), config, bytes);
     TimePoint due = sent + draw_delay(d);
     if (config.loss_rate > 0 && net_.sim_.random().bernoulli(config.loss_rate)) {
       due += config.retransmit_timeout;
@@ -528,12 +465,26 @@ class SimNetwork::HostNetwork final : public Network {
                                     requested.to_string());
     }
     Address address{host_.name(), requested.port};
-    if (address.port == 0) address.port = next_port();
+    if (address.port == 0) address.port = next_port(net_.listeners_);
     if (net_.listeners_.count(address) != 0) {
       return already_exists_error("address " + address.to_string() + " is already in use");
     }
     return std::unique_ptr<Listener>(
         std::make_unique<SimListener>(net_holder_, host_, address, options.backlog));
+  }
+
+  Result<std::unique_ptr<DatagramSocket>> open_datagram(const Address& requested) override {
+    if (!requested.host.empty() && requested.host != host_.name() && requested.host != "0.0.0.0") {
+      return invalid_argument_error("simulated host " + host_.name() +
+                                    " cannot open a datagram socket on " + requested.to_string());
+    }
+    Address address{host_.name(), requested.port};
+    if (address.port == 0) address.port = next_port(net_.datagram_sockets_);
+    if (net_.datagram_sockets_.count(address) != 0) {
+      return already_exists_error("datagram address " + address.to_string() + " is already in use");
+    }
+    return std::unique_ptr<DatagramSocket>(
+        std::make_unique<SimDatagramSocket>(net_holder_, host_, address));
   }
 
  protected:
@@ -547,12 +498,14 @@ class SimNetwork::HostNetwork final : public Network {
     std::optional<ConnectHandler> handler;
   };
 
-  uint16_t next_port() {
-    // Ephemeral range as Linux uses it; wraps without reuse checks beyond listeners.
+  // A port not in `bound` (listeners, or datagram sockets: their port spaces are separate).
+  template <typename Bound>
+  uint16_t next_port(const Bound& bound) {
+    // Ephemeral range as Linux uses it; wraps without reuse checks beyond `bound`.
     while (true) {
       const uint16_t port = next_port_++;
       if (next_port_ == 0) next_port_ = kFirstEphemeralPort;
-      if (net_.listeners_.count(Address{host_.name(), port}) == 0) return port;
+      if (bound.count(Address{host_.name(), port}) == 0) return port;
     }
   }
   void arrive(const std::shared_ptr<PendingConnect>& pending);
@@ -632,7 +585,7 @@ void SimNetwork::HostNetwork::arrive(const std::shared_ptr<PendingConnect>& pend
   if (it != net_.listeners_.end()) {
     auto connection = std::make_shared<Connection>();
     connection->id = net_.next_connection_id_++;
-    connection->addresses[0] = Address{host_.name(), next_port()};
+    connection->addresses[0] = Address{host_.name(), next_port(net_.listeners_)};
     connection->addresses[1] = pending->target;
     connection->directions[0].from = &host_;
     connection->directions[0].to = &target;
@@ -680,10 +633,14 @@ SimNetwork::~SimNetwork() {
   state_->sim_.remove_crash_observer(crash_observer_);
   state_->torn_down_ = true;
   state_->stalled_.clear();
-  // Collect first: destroying a handler may destroy streams, which leave streams_.
+  // Collect first: destroying a handler may destroy streams and sockets, which leave
+  // streams_ and datagram_sockets_.
   std::vector<std::any> graveyard;
   for (SimStream* stream : state_->streams_) stream->drop_pending(graveyard);
+  std::vector<DatagramSocket::ReceiveHandler> receives;
+  drop_datagram_sockets(nullptr, receives);
   graveyard.clear();
+  receives.clear();
   for (auto& [name, host] : hosts_) host->on_crash();  // connects in progress: dropped too
 }
 
@@ -714,8 +671,21 @@ void SimNetwork::on_host_crash(runtime::SimHost& host) {
     if (&listener->host() == &host) listeners.push_back(listener);
   }
   for (SimListener* listener : listeners) listener->close();
+  std::vector<DatagramSocket::ReceiveHandler> receives;
+  drop_datagram_sockets(&host, receives);
   auto it = hosts_.find(host.name());
   if (it != hosts_.end()) it->second->on_crash();
+  receives.clear();  // last: destroying a receive's coroutine may destroy anything
+}
+
+// Drops the datagram sockets of `host` (of every host if null): see SimDatagramSocket::drop.
+void SimNetwork::drop_datagram_sockets(const runtime::SimHost* host,
+                                       std::vector<DatagramSocket::ReceiveHandler>& graveyard) {
+  std::vector<SimDatagramSocket*> sockets;
+  for (const auto& [address, socket] : state_->datagram_sockets_) {
+    if (host == nullptr || &socket->host() == host) sockets.push_back(socket);
+  }
+  for (SimDatagramSocket* socket : sockets) socket->drop(graveyard);
 }
 
 void SimNetwork::partition(std::string_view a, std::string_view b) {
@@ -754,6 +724,10 @@ void SimNetwork::clog(std::string_view from, std::string_view to, runtime::Durat
 
 bool SimNetwork::is_cut(std::string_view from, std::string_view to) const {
   return state_->is_cut(from, to);
+}
+
+const SimNetwork::DatagramStats& SimNetwork::datagram_stats() const {
+  return state_->datagram_stats_;
 }
 
 // Directions that waited for a cut to heal deliver again (TCP's retransmission gets through).

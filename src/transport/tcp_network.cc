@@ -12,19 +12,11 @@
 #include "meshrpc/transport/tcp.h"
 #include "tcp_listener.h"
 #include "tcp_stream.h"
+#include "transport/ip_host.h"
+#include "udp.h"
 
 namespace meshrpc::transport {
 namespace {
-
-// The address a literal host names: "localhost" is 127.0.0.1 without asking the resolver
-// (it is what tests and single-machine setups use, and must not depend on /etc/hosts).
-std::optional<asio::ip::address> parse_ip_host(const std::string& host) {
-  if (host == "localhost") return asio::ip::address_v4::loopback();
-  error_code ec;
-  asio::ip::address ip = asio::ip::make_address(host, ec);
-  if (ec) return std::nullopt;
-  return ip;
-}
 
 // One connect: resolve the host unless it is a literal, then try its addresses in order.
 //
@@ -137,6 +129,10 @@ Result<std::unique_ptr<Listener>> TcpNetwork::listen(const Address& address,
                                   ": host must be an IP address or localhost");
   }
   return listen_tcp(env_, asio::ip::tcp::endpoint(*ip, address.port), address, options);
+}
+
+Result<std::unique_ptr<DatagramSocket>> TcpNetwork::open_datagram(const Address& bind_address) {
+  return open_udp(env_, bind_address);
 }
 
 void TcpNetwork::initiate_connect(const Address& address, asio::any_io_executor executor,

@@ -5,6 +5,8 @@
 #include <boost/container/small_vector.hpp>
 #include <utility>
 
+#include "transport/ip_host.h"
+
 namespace meshrpc::transport {
 namespace {
 
@@ -21,13 +23,7 @@ bool is_lasting(const error_code& ec) { return ec && ec != asio::error::operatio
 }  // namespace
 
 Address to_address(const asio::ip::tcp::endpoint& endpoint) {
-  asio::ip::address ip = endpoint.address();
-  // An IPv4 peer of a dual-stack socket shows as ::ffff:a.b.c.d; name it as IPv4, the way it
-  // would be dialled.
-  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
-    ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
-  }
-  return Address{ip.to_string(), endpoint.port()};
+  return to_address(endpoint.address(), endpoint.port());
 }
 
 TcpStream::TcpStream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {

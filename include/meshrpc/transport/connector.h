@@ -1,8 +1,8 @@
 // Connector and Network: how a host reaches others.
 //
-// Network is one host's view of the network: it listens on addresses and connects out.
-// TcpNetwork (RealEnv) and SimNetwork's hosts (SimEnv) implement it, so servers and
-// clients take a Network& and run unchanged on both.
+// Network is one host's view of the network: it listens on addresses, connects out, and
+// opens datagram sockets. TcpNetwork (RealEnv: TCP and UDP) and SimNetwork's hosts (SimEnv)
+// implement it, so servers and clients take a Network& and run unchanged on both.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/transport/address.h"
 #include "meshrpc/transport/byte_stream.h"
+#include "meshrpc/transport/datagram.h"
 #include "meshrpc/transport/listener.h"
 
 namespace meshrpc::transport {
@@ -52,6 +53,11 @@ class Network : public Connector {
   Result<std::unique_ptr<Listener>> listen(const Address& address) {
     return listen(address, ListenOptions{});
   }
+
+  // Binds a datagram socket to `bind_address` (port 0: a free port the socket reports in
+  // local_address()). Errors as for listen(): ALREADY_EXISTS (port in use), INVALID_ARGUMENT,
+  // PERMISSION_DENIED, else UNAVAILABLE, each naming the address.
+  virtual Result<std::unique_ptr<DatagramSocket>> open_datagram(const Address& bind_address) = 0;
 };
 
 }  // namespace meshrpc::transport

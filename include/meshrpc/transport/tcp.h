@@ -1,4 +1,4 @@
-// TcpNetwork: the Network of a RealEnv, over TCP/IP (IPv4 and IPv6).
+// TcpNetwork: the Network of a RealEnv, over TCP/IP (IPv4 and IPv6), with UDP for datagrams.
 //
 // Listening: one acceptor per io thread of the RealEnv, each its own socket bound with
 // SO_REUSEADDR and SO_REUSEPORT to the same address, and each living on its thread's
@@ -19,10 +19,17 @@
 // TCP_NODELAY set, name IPv4 peers of dual-stack sockets as IPv4, and make eof and errors
 // sticky: a read after eof gets eof again at once (Asio's reactor alone would wait forever).
 //
-// Threading: listen() and async_connect() may be called from any thread. A connect runs its
-// steps on its handler's executor, where, as for any Asio operation, cancellation is emitted.
-// Lifetime: the RealEnv outlives the network and everything made through it. Listeners and
-// streams do not refer to the TcpNetwork, so it may go before them.
+// Datagrams: open_datagram() binds a UDP socket (no SO_REUSEADDR, so a port in use fails
+// with ALREADY_EXISTS) on one io thread of the RealEnv (pick_executor()). Sends go to IP
+// literals or "localhost" only: a name lookup per datagram would be a hidden blocking cost.
+// Binding to "::" gives a dual-stack socket that also reaches and hears IPv4 peers (unless
+// the system sets net.ipv6.bindv6only).
+//
+// Threading: listen(), open_datagram() and async_connect() may be called from any thread. A
+// connect runs its steps on its handler's executor, where, as for any Asio operation,
+// cancellation is emitted. Lifetime: the RealEnv outlives the network and everything made
+// through it. Listeners, streams and datagram sockets do not refer to the TcpNetwork, so it
+// may go before them.
 #pragma once
 
 #include <memory>
@@ -32,6 +39,7 @@
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/transport/address.h"
 #include "meshrpc/transport/connector.h"
+#include "meshrpc/transport/datagram.h"
 #include "meshrpc/transport/listener.h"
 
 namespace meshrpc::transport {
@@ -50,6 +58,9 @@ class TcpNetwork final : public Network {
   Result<std::unique_ptr<Listener>> listen(const Address& address,
                                            const ListenOptions& options) override;
   using Network::listen;
+
+  // The host must be an IP literal or "localhost". Errors as listen()'s.
+  Result<std::unique_ptr<DatagramSocket>> open_datagram(const Address& bind_address) override;
 
  protected:
   // Cancellation through the handler's slot completes the connect at once with
