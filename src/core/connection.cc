@@ -78,7 +78,7 @@ awaitable<Status> Connection::read_preface() {
 
 awaitable<void> Connection::read_loop() {
   auto self = shared_from_this();
-  if (role_ == wire::Role::kServer) {
+  if (role_ == wire::Role::kServer && preface_pending_) {
     Status status = co_await read_preface();
     if (!status.ok()) co_return finish(status, /*send_goaway=*/false);
   }

@@ -21,6 +21,7 @@
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/runtime/buggify.h"
+#include "meshrpc/wire/preface.h"
 
 namespace meshrpc::core {
 
@@ -84,6 +85,20 @@ struct Server::State {
   void remove(ServerConnection* connection);
   void finish_shutdown();
 
+  struct Method;
+  // Admits a call to `method` or rejects it before dispatch (RESOURCE_EXHAUSTED): the
+  // server's call limit, the worker pool's queue, the adaptive limit. On success the call
+  // counts as active (end_call() when it is done) and, if blocking, holds a pool place.
+  Result<LimitPermit> admit(const std::pair<const std::string, Method>& method);
+  // Runs the interceptors and the handler under the call's deadline. `rejected`: an
+  // interceptor refused the call before the handler ran.
+  struct Outcome {
+    Result<Buffer> result = internal_error("handler did not finish");
+    bool rejected = false;
+  };
+  awaitable<Outcome> invoke(const Method& method, ServerContext& context, Buffer request,
+                            std::shared_ptr<detail::StreamCore> stream);
+
   runtime::Env& env;
   transport::Network& network;
   ServerOptions options;
@@ -93,6 +108,7 @@ struct Server::State {
     StreamHandler stream_handler = {};  // set for a streaming method (then `handler` is not)
   };
   std::unordered_map<std::string, Method> handlers;
+  std::shared_ptr<HttpConnectionHandler> http_handler;  // set before start()
   std::atomic<size_t> blocking_calls{0};
   std::unique_ptr<transport::Listener> listener;
   std::atomic<size_t> active_calls{0};
@@ -110,21 +126,31 @@ class ServerConnection final : public Connection::Delegate,
  public:
   ServerConnection(std::shared_ptr<Server::State> state,
                    std::shared_ptr<transport::ByteStream> stream)
-      : state_(std::move(state)),
-        connection_(Connection::create(state_->env, std::move(stream), wire::Role::kServer,
-                                       state_->options.connection, this)) {}
-  ~ServerConnection() override { connection_->detach(); }
+      : state_(std::move(state)), executor_(stream->get_executor()), stream_(std::move(stream)) {}
+  ~ServerConnection() override {
+    if (connection_) connection_->detach();
+  }
 
-  void start() { connection_->start(); }
-  asio::any_io_executor executor() { return connection_->executor(); }
+  // Reads the first bytes, then serves meshrpc frames or hands the stream to the HTTP handler.
+  void start() {
+    asio::co_spawn(
+        executor_, [self = shared_from_this()] { return self->sniff(); }, asio::detached);
+  }
+  asio::any_io_executor executor() { return executor_; }
 
   // Shutdown, step 1: refuse new calls, tell the client which calls will still be served.
   void begin_drain() {
     draining_ = true;
+    if (!connection_) return close();  // still sniffing: nothing was served
     connection_->send_goaway(highest_id_, StatusCode::kOk, "server shutting down").ignore_error();
   }
   // Shutdown, step 2: end what is left.
   void close() {
+    if (!connection_) {
+      closed_ = true;
+      if (stream_) stream_->abort();  // the sniff's read ends; it removes this connection
+      return;
+    }
     cancel_running();
     connection_->close(unavailable_error("server shut down"));
   }
@@ -165,6 +191,7 @@ class ServerConnection final : public Connection::Delegate,
     if (closed_) return;
     connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
   }
+  awaitable<void> sniff();
   void dispatch(uint64_t id, Call& call);
   awaitable<void> run(uint64_t id, const Server::State::Method* method,
                       std::shared_ptr<ServerContext> context, Buffer request, LimitPermit permit,
@@ -174,6 +201,10 @@ class ServerConnection final : public Connection::Delegate,
   void cancel_running();
 
   std::shared_ptr<Server::State> state_;
+  asio::any_io_executor executor_;
+  // The accepted stream until sniff() decides what it carries; then moved into connection_
+  // (meshrpc) or to the HTTP handler.
+  std::shared_ptr<transport::ByteStream> stream_;
   std::shared_ptr<Connection> connection_;
   std::unordered_map<uint64_t, Call> calls_;
   uint64_t highest_id_ = 0;
@@ -248,6 +279,43 @@ void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
   }
 }
 
+// The first bytes decide the protocol (wire::classify_connection_start): the meshrpc
+// preface, an HTTP request line, or neither. A peer that sends too little within
+// first_bytes_timeout, or garbage, is dropped without a word.
+awaitable<void> ServerConnection::sniff() {
+  auto self = shared_from_this();
+  runtime::Env& env = state_->env;
+  const runtime::TimePoint deadline = env.now() + state_->options.first_bytes_timeout;
+  Buffer first;
+  wire::ConnectionStart start = wire::ConnectionStart::kNeedMoreBytes;
+  while (!closed_ && (start = wire::classify_connection_start(first)) ==
+                         wire::ConnectionStart::kNeedMoreBytes) {
+    // Never past kClassifyBytes: the preface's bytes are exactly those, and the HTTP
+    // handler is given whatever was read.
+    const size_t want = wire::kClassifyBytes - first.size();
+    std::span<char> space = first.prepare(want);
+    auto outcome = co_await (
+        stream_->async_read_some(asio::buffer(space.data(), want), use_nothrow_awaitable) ||
+        env.async_wait_until(deadline, use_nothrow_awaitable));
+    if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) break;
+    first.commit(std::get<1>(std::get<0>(outcome)));
+  }
+  if (!closed_ && start == wire::ConnectionStart::kMeshrpc) {
+    connection_ = Connection::create(env, std::move(stream_), wire::Role::kServer,
+                                     state_->options.connection, this);
+    connection_->preface_consumed();
+    connection_->start();
+    co_return;
+  }
+  if (!closed_ && start == wire::ConnectionStart::kHttp && state_->http_handler) {
+    state_->http_handler->serve(std::move(stream_), std::move(first));
+  } else if (stream_) {
+    stream_->abort();
+  }
+  closed_ = true;
+  state_->remove(this);
+}
+
 void ServerConnection::dispatch(uint64_t id, Call& call) {
   ServerContext& context = *call.context;
   if (context.deadline() <= state_->env.now()) {
@@ -258,32 +326,8 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
     return reject(id, Status(StatusCode::kUnimplemented,
                              "method " + context.method() + " is not registered"));
   }
-  if (!state_->try_begin_call()) {
-    return reject(id, resource_exhausted_error(
-                          "server has max_concurrent_calls " +
-                          std::to_string(state_->options.max_concurrent_calls) + " in flight"));
-  }
-  if (found->second.blocking) {
-    const size_t limit = state_->options.max_blocking_calls;
-    if (state_->blocking_calls.fetch_add(1, std::memory_order_acq_rel) >= limit) {
-      state_->blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
-      state_->end_call();
-      return reject(
-          id, resource_exhausted_error("server has max_blocking_calls " + std::to_string(limit) +
-                                       " queued or running on its worker pool"));
-    }
-  }
-  LimitPermit permit;
-  if (const auto& limit = state_->options.concurrency_limit;
-      limit != nullptr && found->first != kHealthCheckMethod) {
-    if (!limit->try_acquire()) {
-      if (found->second.blocking) state_->blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
-      state_->end_call();
-      return reject(id, resource_exhausted_error("server over its adaptive concurrency limit " +
-                                                 std::to_string(limit->limit())));
-    }
-    permit = LimitPermit(limit, state_->env);
-  }
+  Result<LimitPermit> permit = state_->admit(*found);
+  if (!permit.ok()) return reject(id, std::move(permit).status());
   call.dispatched = true;
   call.cancel = std::make_shared<asio::cancellation_signal>();
   if (found->second.stream_handler) {
@@ -295,74 +339,27 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
   // when the call's table entry (the other owner) may already be gone.
   asio::co_spawn(executor(),
-                 run(id, &found->second, call.context, std::move(call.request), std::move(permit),
-                     call.stream),
+                 run(id, &found->second, call.context, std::move(call.request),
+                     std::move(permit).value(), call.stream),
                  asio::bind_cancellation_slot(call.cancel->slot(),
                                               [signal = call.cancel](std::exception_ptr) {}));
 }
 
-// Runs the handler; exceptions become INTERNAL; the deadline cancels it.
 awaitable<void> ServerConnection::run(uint64_t id, const Server::State::Method* method,
                                       std::shared_ptr<ServerContext> context, Buffer request,
                                       LimitPermit permit,
                                       std::shared_ptr<detail::StreamCore> stream) {
   auto self = shared_from_this();
-  auto guarded = [](const Server::State::Method* m, ServerContext& ctx, Buffer req,
-                    std::shared_ptr<detail::StreamCore> core) -> awaitable<Result<Buffer>> {
-    try {
-      if (core) {
-        ServerStream server_stream(std::move(core));
-        Status final_status = co_await m->stream_handler(ctx, server_stream);
-        if (!final_status.ok()) co_return final_status;
-        co_return Buffer();
-      }
-      co_return co_await m->handler(ctx, std::move(req));
-    } catch (const std::exception& e) {
-      co_return internal_error(std::string("handler threw: ") + e.what());
-    } catch (...) {
-      co_return internal_error("handler threw a non-standard exception");
-    }
-  };
-  Result<Buffer> result = internal_error("handler did not finish");
-  const ServerInterceptors& interceptors = state_->options.interceptors;
-  const runtime::TimePoint start = state_->env.now();
-  size_t ran = 0;
-  bool rejected = false;
-  try {
-    Status admitted;
-    while (ran < interceptors.size() && admitted.ok()) {
-      admitted = co_await interceptors[ran++]->before_handler(*context);
-    }
-    if (!admitted.ok()) {
-      rejected = true;
-      result = std::move(admitted);
-    } else if (context->deadline() == runtime::kInfiniteFuture) {
-      result = co_await guarded(method, *context, std::move(request), stream);
-    } else {
-      auto outcome =
-          co_await (guarded(method, *context, std::move(request), stream) ||
-                    state_->env.async_wait_until(context->deadline(), use_nothrow_awaitable));
-      if (outcome.index() == 0) {
-        result = std::move(std::get<0>(outcome));
-      } else {
-        context->mark_cancelled();
-        result = deadline_exceeded_error("deadline exceeded while the handler ran");
-      }
-    }
-  } catch (const std::exception& e) {
-    context->mark_cancelled();  // cancelled from outside (client CANCEL, shutdown) or a throw
-    result = internal_error(std::string("call ended by an exception: ") + e.what());
-  }
-  const Status& final_status = result.ok() ? Status() : result.status();
-  for (size_t i = ran; i-- > 0;) {
-    interceptors[i]->after_handler(*context, final_status, state_->env.now() - start);
-  }
-  permit.release(result.ok());
+  Server::State::Outcome outcome =
+      co_await state_->invoke(*method, *context, std::move(request), stream);
+  permit.release(outcome.result.ok());
   if (stream) {
     // Writes after the handler returned have nowhere to go.
-    stream->on_finished(result.ok() ? Status() : result.status(), StreamError::Kind::kTransport);
+    stream->on_finished(outcome.result.ok() ? Status() : outcome.result.status(),
+                        StreamError::Kind::kTransport);
   }
-  finish(id, *context, std::move(result), rejected, /*send_reply=*/stream == nullptr);
+  finish(id, *context, std::move(outcome.result), outcome.rejected,
+         /*send_reply=*/stream == nullptr);
 }
 
 void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result,
@@ -435,6 +432,86 @@ void Server::State::remove(ServerConnection* connection) {
   changed.notify_all();
 }
 
+Result<LimitPermit> Server::State::admit(const std::pair<const std::string, Method>& method) {
+  if (!try_begin_call()) {
+    return resource_exhausted_error("server has max_concurrent_calls " +
+                                    std::to_string(options.max_concurrent_calls) + " in flight");
+  }
+  if (method.second.blocking) {
+    const size_t limit = options.max_blocking_calls;
+    if (blocking_calls.fetch_add(1, std::memory_order_acq_rel) >= limit) {
+      blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
+      end_call();
+      return resource_exhausted_error("server has max_blocking_calls " + std::to_string(limit) +
+                                      " queued or running on its worker pool");
+    }
+  }
+  const auto& limit = options.concurrency_limit;
+  if (limit == nullptr || method.first == kHealthCheckMethod) return LimitPermit();
+  if (!limit->try_acquire()) {
+    if (method.second.blocking) blocking_calls.fetch_sub(1, std::memory_order_acq_rel);
+    end_call();
+    return resource_exhausted_error("server over its adaptive concurrency limit " +
+                                    std::to_string(limit->limit()));
+  }
+  return LimitPermit(limit, env);
+}
+
+// Exceptions become INTERNAL; the deadline cancels the handler.
+awaitable<Server::State::Outcome> Server::State::invoke(
+    const Method& method, ServerContext& context, Buffer request,
+    std::shared_ptr<detail::StreamCore> stream) {
+  auto guarded = [](const Method* m, ServerContext& ctx, Buffer req,
+                    std::shared_ptr<detail::StreamCore> core) -> awaitable<Result<Buffer>> {
+    try {
+      if (core) {
+        ServerStream server_stream(std::move(core));
+        Status final_status = co_await m->stream_handler(ctx, server_stream);
+        if (!final_status.ok()) co_return final_status;
+        co_return Buffer();
+      }
+      co_return co_await m->handler(ctx, std::move(req));
+    } catch (const std::exception& e) {
+      co_return internal_error(std::string("handler threw: ") + e.what());
+    } catch (...) {
+      co_return internal_error("handler threw a non-standard exception");
+    }
+  };
+  Outcome outcome;
+  const ServerInterceptors& interceptors = options.interceptors;
+  const runtime::TimePoint start = env.now();
+  size_t ran = 0;
+  try {
+    Status admitted;
+    while (ran < interceptors.size() && admitted.ok()) {
+      admitted = co_await interceptors[ran++]->before_handler(context);
+    }
+    if (!admitted.ok()) {
+      outcome.rejected = true;
+      outcome.result = std::move(admitted);
+    } else if (context.deadline() == runtime::kInfiniteFuture) {
+      outcome.result = co_await guarded(&method, context, std::move(request), stream);
+    } else {
+      auto raced = co_await (guarded(&method, context, std::move(request), stream) ||
+                             env.async_wait_until(context.deadline(), use_nothrow_awaitable));
+      if (raced.index() == 0) {
+        outcome.result = std::move(std::get<0>(raced));
+      } else {
+        context.mark_cancelled();
+        outcome.result = deadline_exceeded_error("deadline exceeded while the handler ran");
+      }
+    }
+  } catch (const std::exception& e) {
+    context.mark_cancelled();  // cancelled from outside (client CANCEL, shutdown) or a throw
+    outcome.result = internal_error(std::string("call ended by an exception: ") + e.what());
+  }
+  const Status& final_status = outcome.result.ok() ? Status() : outcome.result.status();
+  for (size_t i = ran; i-- > 0;) {
+    interceptors[i]->after_handler(context, final_status, env.now() - start);
+  }
+  co_return outcome;
+}
+
 // Runs once: every call has finished, or the grace period ran out.
 void Server::State::finish_shutdown() {
   UniqueFunction<void()> done;
@@ -467,6 +544,7 @@ Server::~Server() {
   if (!state->shutting_down.exchange(true)) {
     if (state->listener) state->listener->close();
   }
+  if (state->http_handler) state->http_handler->shutdown();
   std::set<std::shared_ptr<ServerConnection>> connections;
   {
     std::lock_guard lock(state->mutex);
@@ -531,6 +609,53 @@ void Server::register_blocking_method(std::string method, BlockingHandler handle
   state_->handlers[checked_method_name(method)] = State::Method{std::move(hop), true};
 }
 
+void Server::set_http_handler(std::shared_ptr<HttpConnectionHandler> handler) {
+  state_->http_handler = std::move(handler);
+}
+
+bool Server::is_shutting_down() const {
+  return state_->shutting_down.load(std::memory_order_acquire);
+}
+
+bool Server::has_method(std::string_view method) const {
+  auto found = state_->handlers.find(canonical_method_name(method));
+  return found != state_->handlers.end() && !found->second.stream_handler;
+}
+
+awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
+  std::shared_ptr<State> state = state_;
+  if (state->shutting_down.load(std::memory_order_acquire)) {
+    co_return unavailable_error("server is shutting down");
+  }
+  const std::string method = canonical_method_name(call.method);
+  auto found = state->handlers.find(method);
+  if (found == state->handlers.end()) {
+    co_return Status(StatusCode::kUnimplemented, "method " + method + " is not registered");
+  }
+  if (found->second.stream_handler) {
+    co_return Status(StatusCode::kUnimplemented,
+                     "method " + method + " is streaming; only unary methods are called locally");
+  }
+  if (call.deadline <= state->env.now()) {
+    co_return deadline_exceeded_error("deadline expired before the call was dispatched");
+  }
+  Result<LimitPermit> permit = state->admit(*found);
+  if (!permit.ok()) co_return std::move(permit).status();
+  struct EndCall {
+    State* state;
+    ~EndCall() { state->end_call(); }
+  } end_call{state.get()};
+  ServerContext context(state->env, method, std::move(call.metadata), call.deadline,
+                        std::move(call.peer));
+  State::Outcome outcome =
+      co_await state->invoke(found->second, context, std::move(call.request), nullptr);
+  permit->release(outcome.result.ok());
+  if (call.response_metadata != nullptr) {
+    *call.response_metadata = std::move(context.response_metadata());
+  }
+  co_return std::move(outcome.result);
+}
+
 Result<transport::Address> Server::start(const transport::Address& address) {
   auto listener = state_->network.listen(address);
   if (!listener.ok()) return listener.status();
@@ -582,6 +707,7 @@ void Server::shutdown(runtime::Duration grace, UniqueFunction<void()> done) {
   }
   if (state->shutting_down.exchange(true)) return;
   if (state->listener) state->listener->close();
+  if (state->http_handler) state->http_handler->shutdown();
   std::set<std::shared_ptr<ServerConnection>> connections;
   {
     std::lock_guard lock(state->mutex);

@@ -76,6 +76,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Starts the handshake, the read loop and keepalive. The client sends the preface and
   // SETTINGS at once and may send calls right away; the server first reads the preface.
   void start();
+  // Server side, before start(): the preface was already read off the stream (by the
+  // server's protocol sniffing), so the read loop decodes frames from the first byte.
+  void preface_consumed() { preface_pending_ = false; }
 
   asio::any_io_executor executor() { return stream_->get_executor(); }
   bool closed() const { return closed_; }
@@ -189,6 +192,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unordered_map<uint64_t, StreamState> streams_;
   std::deque<uint64_t> blocked_streams_;  // waiting for the connection window, in order
   bool closed_ = false;
+  bool preface_pending_ = true;  // server side only
   bool settings_acked_ = false;  // the peer acknowledged our SETTINGS
   Status close_status_;
   uint64_t frames_received_ = 0;

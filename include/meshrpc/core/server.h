@@ -24,9 +24,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "meshrpc/base/buffer.h"
 #include "meshrpc/base/result.h"
+#include "meshrpc/core/call.h"
 #include "meshrpc/core/concurrency_limit.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
@@ -50,6 +52,33 @@ using StreamHandler = std::function<awaitable<Status>(ServerContext&, ServerStre
 
 inline constexpr std::string_view kHealthCheckMethod = "/meshrpc.Health/Check";
 
+// Serves HTTP/1.1 on the server's port (observe/'s pages and JSON gateway). The server reads
+// the first bytes of every connection; one that starts with an HTTP request line is handed
+// here, with the bytes already read.
+//
+// Threading: serve() runs on the stream's executor; shutdown() on any thread.
+class HttpConnectionHandler {
+ public:
+  virtual ~HttpConnectionHandler() = default;
+  // `first_bytes` (the start of the request) were read from `stream` already.
+  virtual void serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) = 0;
+  // The server is shutting down (or going away): finish what is in flight, close the rest.
+  virtual void shutdown() = 0;
+};
+
+// A unary call made in-process (Server::call_local), for gateways that translate another
+// protocol into calls: it meets the same limits, interceptors and deadline as one from the
+// network.
+struct LocalCall {
+  std::string method;  // canonical or dotted
+  Buffer request;
+  Metadata metadata;
+  runtime::TimePoint deadline = runtime::kInfiniteFuture;
+  transport::Address peer;  // who asked (the HTTP client), as ServerContext::peer()
+  // Receives the handler's response metadata, if not null.
+  Metadata* response_metadata = nullptr;
+};
+
 struct ServerOptions {
   // connection.limits.max_concurrent_streams bounds the calls in flight on one connection.
   ConnectionOptions connection;
@@ -69,6 +98,9 @@ struct ServerOptions {
   // Null (the default): off, at the cost of one null check per call. See
   // cluster/adaptive_limit.h for the latency-driven one.
   std::shared_ptr<ConcurrencyLimit> concurrency_limit;
+  // A new connection must send its first 8 bytes (the meshrpc preface, or the start of an
+  // HTTP request) within this, or it is closed: idle sockets cost file descriptors.
+  runtime::Duration first_bytes_timeout = std::chrono::seconds(10);
 };
 
 class Server {
@@ -93,6 +125,18 @@ class Server {
   // Registers a handler that blocks: it runs on the worker pool (Env::blocking_executor).
   void register_blocking_method(std::string method, BlockingHandler handler);
 
+  // Connections that start with an HTTP request go to `handler` (without one they are
+  // closed). Before start() only.
+  void set_http_handler(std::shared_ptr<HttpConnectionHandler> handler);
+
+  // Runs a unary method in-process as if the call had come from the network: admission
+  // limits (RESOURCE_EXHAUSTED), interceptors, the deadline (DEADLINE_EXCEEDED), UNIMPLEMENTED
+  // for an unknown or streaming method, UNAVAILABLE once shutting down. Counts as an active
+  // call for shutdown. Runs on the caller's executor (a blocking method: the worker pool).
+  awaitable<Result<Buffer>> call_local(LocalCall call);
+  // True if `method` is registered and unary.
+  bool has_method(std::string_view method) const;
+
   // Listens and starts accepting. Returns the bound address (with the real port).
   Result<transport::Address> start(const transport::Address& address);
 
@@ -102,6 +146,7 @@ class Server {
   // passed, whichever is first; calls still running then are cancelled.
   void shutdown(runtime::Duration grace, UniqueFunction<void()> done);
 
+  bool is_shutting_down() const;
   size_t active_calls() const;
   size_t connection_count() const;
   runtime::Env& env();
