@@ -430,6 +430,14 @@ size_t Connection::buffered_output_bytes() const {
 
 awaitable<void> Connection::keepalive_loop() {
   auto self = shared_from_this();
+  // When the env is destroyed with this loop still waiting, Asio destroys the timer (and this
+  // frame) but leaves the timer's handler in keepalive_cancel_'s slot; a later finish() (say,
+  // from a destructor run by the same teardown) would emit into freed memory. Whoever ends
+  // this frame takes the slot's handler with it.
+  struct ClearSlot {
+    asio::cancellation_signal& signal;
+    ~ClearSlot() { signal.slot().clear(); }
+  } clear_slot{keepalive_cancel_};
   while (!closed_) {
     auto [ec] = co_await env_.async_wait_until(
         keepalive_.next_check(),

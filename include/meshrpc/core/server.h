@@ -70,6 +70,10 @@ class HttpConnectionHandler {
 // protocol into calls: it meets the same limits, interceptors and deadline as one from the
 // network.
 struct LocalCall {
+  LocalCall() = default;
+  explicit LocalCall(std::string method, Buffer request = {}, Metadata metadata = {})
+      : method(std::move(method)), request(std::move(request)), metadata(std::move(metadata)) {}
+
   std::string method;  // canonical or dotted
   Buffer request;
   Metadata metadata;
