@@ -11,8 +11,11 @@
 #include <boost/asio/post.hpp>
 #include <deque>
 #include <latch>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 
+#include "call_metrics.h"
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/runtime/buggify.h"
@@ -54,6 +57,62 @@ struct PendingCall {
   CallResult result;
   // Set for a stream (open_stream): messages go to it instead of `result`.
   std::shared_ptr<detail::StreamCore> stream;
+  // Started on the sub-channel's executor (SubChannel::begin_record), finished by complete().
+  detail::CallRecord record;
+};
+
+// The channel's metrics, shared by the channel, its sub-channels and its collector.
+// Per-method metrics are created on a method's first call from each sub-channel (which then
+// caches the pointer); `mutex` guards the table, never taken once a sub-channel has cached.
+struct ChannelMetrics {
+  // Distinct methods a channel keeps metrics for; calls to more share the "other" label.
+  // 1,000: far more than any service has, small enough that a caller passing arbitrary
+  // names cannot grow the exposition without bound.
+  static constexpr size_t kMaxMethods = 1000;
+
+  explicit ChannelMetrics(std::string endpoint_label) : endpoint(std::move(endpoint_label)) {}
+
+  detail::CallMetrics* method(const std::string& name) {
+    std::lock_guard lock(mutex);
+    auto it = methods.find(name);
+    if (it == methods.end()) {
+      const bool full = methods.size() >= kMaxMethods;
+      it = methods.try_emplace(full ? std::string(detail::kOtherMethodLabel) : name).first;
+      if (!it->second) it->second = std::make_unique<detail::CallMetrics>();
+    }
+    return it->second.get();
+  }
+
+  void write(MetricWriter& writer) const {
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [name, metrics] : methods) {
+        metrics->write(writer, "meshrpc_client", {{"method", name}, {"endpoint", endpoint}});
+      }
+    }
+    const MetricLabels labels = {{"endpoint", endpoint}};
+    const uint64_t closed = connections_closed.value();
+    const uint64_t opened = connections_opened.value();
+    writer.counter("meshrpc_client_connections_opened_total", "Connections established.", labels,
+                   opened);
+    writer.counter("meshrpc_client_connections_closed_total", "Connections closed.", labels,
+                   closed);
+    writer.gauge("meshrpc_client_connections_open", "Connections open.", labels,
+                 opened > closed ? static_cast<double>(opened - closed) : 0.0);
+    writer.counter("meshrpc_client_connect_failures_total",
+                   "Connection attempts that failed or timed out.", labels,
+                   connect_failures.value());
+    writer.counter("meshrpc_client_streams_opened_total", "Streams opened (open_stream).", labels,
+                   streams_opened.value());
+  }
+
+  const std::string endpoint;  // host:port
+  mutable std::mutex mutex;
+  std::map<std::string, std::unique_ptr<detail::CallMetrics>> methods;
+  Counter connections_opened;
+  Counter connections_closed;
+  Counter connect_failures;
+  Counter streams_opened;
 };
 
 namespace {
@@ -68,6 +127,7 @@ void stop_ready_timer(PendingCall& call) {
 void complete(const std::shared_ptr<PendingCall>& call, CallResult result) {
   if (call->completed) return;
   call->completed = true;
+  call->record.finish(result.status.code());
   if (call->deadline_armed) call->deadline_cancel.emit(asio::cancellation_type::terminal);
   stop_ready_timer(*call);
   call->result = std::move(result);
@@ -102,9 +162,10 @@ class ClientConnection final : public Connection::Delegate,
                                public std::enable_shared_from_this<ClientConnection> {
  public:
   ClientConnection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream,
-                   const ChannelOptions& options)
+                   const ChannelOptions& options, ChannelMetrics* metrics)
       : env_(env),
         options_(options),
+        metrics_(metrics),
         connection_(Connection::create(env, std::move(stream), wire::Role::kClient,
                                        options.connection, this)) {}
   ~ClientConnection() override { connection_->detach(); }
@@ -156,6 +217,11 @@ class ClientConnection final : public Connection::Delegate,
     auto it = active_.find(id);
     if (it == active_.end()) return;
     PendingCall& call = *it->second;
+    if (has_message) {
+      if (detail::CallMetrics* metrics = call.record.metrics()) {
+        metrics->response_bytes.add(message.size());
+      }
+    }
     if (call.stream) {
       call.committed = true;
       if (has_message) call.stream->on_message(std::move(message));
@@ -232,6 +298,7 @@ class ClientConnection final : public Connection::Delegate,
 
   void on_closed(const Status& status) override {
     closed_ = true;
+    if (metrics_ != nullptr) metrics_->connections_closed.increment();
     if (on_closed_hook) on_closed_hook();
     auto active = std::move(active_);
     active_.clear();
@@ -263,7 +330,13 @@ class ClientConnection final : public Connection::Delegate,
       call->stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
       return;
     }
+    const size_t request_bytes = call->request.size();
     if (status.ok()) status = connection_->send_message(id, std::move(call->request), true);
+    if (status.ok()) {
+      if (detail::CallMetrics* metrics = call->record.metrics()) {
+        metrics->request_bytes.add(request_bytes);
+      }
+    }
     if (!status.ok()) {
       connection_->send_cancel(id, wire::Cancel{StatusCode::kCancelled, "request not sent"})
           .ignore_error();
@@ -288,6 +361,7 @@ class ClientConnection final : public Connection::Delegate,
 
   runtime::Env& env_;
   const ChannelOptions& options_;
+  ChannelMetrics* metrics_;  // null when off; the sub-channel holding this connection owns it
   std::shared_ptr<Connection> connection_;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> active_;
   std::deque<std::shared_ptr<PendingCall>> waiting_;
@@ -305,8 +379,10 @@ class ClientConnection final : public Connection::Delegate,
 class SubChannel : public std::enable_shared_from_this<SubChannel> {
  public:
   SubChannel(runtime::Env& env, transport::Network& network, transport::Address target,
-             ChannelOptions options, asio::any_io_executor executor)
-      : env_(env),
+             ChannelOptions options, asio::any_io_executor executor,
+             std::shared_ptr<ChannelMetrics> metrics)
+      : metrics_(std::move(metrics)),
+        env_(env),
         network_(network),
         target_(std::move(target)),
         options_(std::move(options)),
@@ -315,6 +391,23 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
 
   asio::any_io_executor executor() const { return executor_; }
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  ChannelMetrics* metrics() const { return metrics_.get(); }
+
+  // On executor_: counts the call as started under its method (a hash lookup in this
+  // sub-channel's cache; the channel's table only on a method's first call here).
+  void begin_record(PendingCall& call) {
+    if (!metrics_) return;
+    detail::CallMetrics* metrics = nullptr;
+    if (auto it = method_metrics_.find(call.method); it != method_metrics_.end()) {
+      metrics = it->second;
+    } else {
+      metrics = metrics_->method(call.method);
+      if (method_metrics_.size() < ChannelMetrics::kMaxMethods) {
+        method_metrics_.emplace(call.method, metrics);
+      }
+    }
+    call.record = detail::CallRecord(metrics, env_);
+  }
 
   // On executor_.
   void submit(const std::shared_ptr<PendingCall>& call) {
@@ -540,7 +633,9 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     retry_after_ = {};
     last_error_ = Status();
     retire_connection();
-    connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_);
+    connection_ =
+        std::make_shared<ClientConnection>(env_, std::move(stream), options_, metrics_.get());
+    if (metrics_) metrics_->connections_opened.increment();
     connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();
     connected_.store(true, std::memory_order_relaxed);
@@ -555,6 +650,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   // wait-for-ready calls within their bound, which wait for the next attempt.
   void on_connect_failed(Status status, std::deque<std::shared_ptr<PendingCall>>& pending) {
     last_error_ = std::move(status);
+    if (metrics_) metrics_->connect_failures.increment();
     const double jitter = 0.8 + 0.4 * (static_cast<double>(env_.random_u64() >> 11) * 0x1.0p-53);
     retry_after_ = env_.now() + std::chrono::duration_cast<runtime::Duration>(backoff_ * jitter);
     backoff_ = std::min(options_.backoff_max, std::chrono::duration_cast<runtime::Duration>(
@@ -572,6 +668,12 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     schedule_reconnect();
   }
 
+  // First, so destroyed last: connections and calls below record into it.
+  std::shared_ptr<ChannelMetrics> metrics_;
+  // By method name, on executor_ only. Bounded: ChannelMetrics folds methods past
+  // kMaxMethods into one entry, but each distinct name still gets a cache slot; past
+  // kMaxMethods names the cache stops growing (those calls look up the channel's table).
+  std::unordered_map<std::string, detail::CallMetrics*> method_metrics_;
   runtime::Env& env_;
   transport::Network& network_;
   transport::Address target_;
@@ -599,9 +701,14 @@ Channel::Channel(runtime::Env& env, transport::Network& network, transport::Addr
       target_(std::move(target)),
       interceptors_(options.interceptors),
       default_stream_idle_timeout_(options.default_stream_idle_timeout) {
+  if (options.metrics != nullptr) {
+    metrics_ = std::make_shared<ChannelMetrics>(target_.to_string());
+    metrics_registration_ = options.metrics->add(
+        [metrics = metrics_](MetricWriter& writer) { metrics->write(writer); });
+  }
   for (size_t i = 0; i < env.executor_count(); ++i) {
     subchannels_.push_back(
-        std::make_shared<SubChannel>(env, network, target_, options, env.executor(i)));
+        std::make_shared<SubChannel>(env, network, target_, options, env.executor(i), metrics_));
   }
 }
 
@@ -718,6 +825,7 @@ void Channel::start_call(std::string method, Buffer request, CallOptions options
 void Channel::submit(SubChannel& sub, const std::shared_ptr<PendingCall>& call,
                      CallCancel& cancel) {
   cancel.call = call;
+  sub.begin_record(*call);
   if (cancel.requested) {
     return complete(call, local_failure(cancelled_error("call cancelled by the caller")));
   }
@@ -745,7 +853,10 @@ awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
   });
   auto call = make_pending(info->method, std::move(request), info->options, start,
                            std::move(completion_executor), std::move(wrapped), caller_slot);
-  if (!status.ok()) co_return complete(call, local_failure(std::move(status)));
+  if (!status.ok()) {
+    sub->begin_record(*call);  // a call refused by an interceptor is a call that failed
+    co_return complete(call, local_failure(std::move(status)));
+  }
   submit(*sub, call, *cancel);
 }
 
@@ -765,6 +876,7 @@ ClientStream Channel::open_stream(std::string method, StreamOptions options) {
   auto call = make_pending(std::move(method), Buffer(), std::move(options.call), env_.now(),
                            sub->executor(), std::move(handler), asio::cancellation_slot());
   call->stream = core;
+  if (metrics_) metrics_->streams_opened.increment();
   core->set_abort_hook([weak_sub = std::weak_ptr<SubChannel>(sub),
                         weak_call = std::weak_ptr<PendingCall>(call)](Status why) {
     auto sub = weak_sub.lock();

@@ -1,5 +1,6 @@
 #include "meshrpc/core/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -18,6 +20,7 @@
 #include <utility>
 #include <variant>
 
+#include "call_metrics.h"
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/runtime/buggify.h"
@@ -68,11 +71,66 @@ class LimitPermit {
   runtime::TimePoint admitted_{};
 };
 
+// What a connection's first bytes turned out to be (ServerConnection::sniff).
+enum class Protocol { kMeshrpc, kHttp, kUnrecognized };
+constexpr std::array<std::string_view, 3> kProtocolLabels = {"meshrpc", "http", "unrecognized"};
+
+// The server's metrics, shared by its state (calls record into them) and its collector.
+// Per-method metrics are created when a method is registered and found through the
+// method's table entry; `mutex` only orders registration against collection.
+struct ServerMetrics {
+  detail::CallMetrics* method(const std::string& name) {
+    std::lock_guard lock(mutex);
+    auto& slot = methods[name];
+    slot = std::make_unique<detail::CallMetrics>();  // a re-registration starts over
+    return slot.get();
+  }
+  void write(MetricWriter& writer) const;
+
+  mutable std::mutex mutex;
+  std::map<std::string, std::unique_ptr<detail::CallMetrics>> methods;  // by method label
+  // Connections by what their first bytes were; meshrpc ones closed.
+  std::array<Counter, 3> accepted;
+  Counter meshrpc_closed;
+  Counter streams_opened;
+};
+
+void ServerMetrics::write(MetricWriter& writer) const {
+  {
+    std::lock_guard lock(mutex);
+    for (const auto& [name, metrics] : methods) {
+      metrics->write(writer, "meshrpc_server", {{"method", name}});
+    }
+  }
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    writer.counter("meshrpc_server_connections_accepted_total",
+                   "Connections accepted, by the protocol their first bytes spoke (counted "
+                   "once classified; unrecognized ones are closed at once).",
+                   {{"protocol", std::string(kProtocolLabels[i])}}, accepted[i].value());
+  }
+  // Closed before accepted, as for calls: never more closed than opened.
+  const uint64_t closed = meshrpc_closed.value();
+  const uint64_t opened = accepted[static_cast<size_t>(Protocol::kMeshrpc)].value();
+  const MetricLabels meshrpc = {{"protocol", "meshrpc"}};
+  writer.counter("meshrpc_server_connections_closed_total", "meshrpc connections closed.", meshrpc,
+                 closed);
+  writer.gauge("meshrpc_server_connections_open", "meshrpc connections open.", meshrpc,
+               opened > closed ? static_cast<double>(opened - closed) : 0.0);
+  writer.counter("meshrpc_server_streams_opened_total",
+                 "Calls of streaming methods dispatched to their handler.", {},
+                 streams_opened.value());
+}
+
 }  // namespace
 
 struct Server::State {
   State(runtime::Env& env, transport::Network& network, ServerOptions options)
-      : env(env), network(network), options(std::move(options)) {}
+      : env(env), network(network), options(std::move(options)) {
+    if (this->options.metrics != nullptr) {
+      metrics = std::make_shared<ServerMetrics>();
+      other_method_metrics = metrics->method(std::string(detail::kOtherMethodLabel));
+    }
+  }
 
   bool try_begin_call() {
     if (active_calls.fetch_add(1, std::memory_order_relaxed) >= options.max_concurrent_calls) {
@@ -86,6 +144,11 @@ struct Server::State {
   void finish_shutdown();
 
   struct Method;
+  void add_method(const std::string& name, Method method);
+  // The metrics of calls to `method` (null: unknown method); null when metrics are off.
+  detail::CallMetrics* metrics_of(const std::pair<const std::string, Method>* method) const {
+    return method != nullptr ? method->second.metrics : other_method_metrics;
+  }
   // Admits a call to `method` or rejects it before dispatch (RESOURCE_EXHAUSTED): the
   // server's call limit, the worker pool's queue, the adaptive limit. On success the call
   // counts as active (end_call() when it is done) and, if blocking, holds a pool place.
@@ -105,7 +168,8 @@ struct Server::State {
   struct Method {
     Handler handler;
     bool blocking = false;
-    StreamHandler stream_handler = {};  // set for a streaming method (then `handler` is not)
+    StreamHandler stream_handler = {};       // set for a streaming method (then `handler` is not)
+    detail::CallMetrics* metrics = nullptr;  // owned by `metrics` below; null when off
   };
   std::unordered_map<std::string, Method> handlers;
   std::shared_ptr<HttpConnectionHandler> http_handler;  // set before start()
@@ -118,6 +182,9 @@ struct Server::State {
   std::set<std::shared_ptr<ServerConnection>> connections;
   size_t accept_loops = 0;
   UniqueFunction<void()> shutdown_done;
+  // Null when ServerOptions::metrics is.
+  std::shared_ptr<ServerMetrics> metrics;
+  detail::CallMetrics* other_method_metrics = nullptr;  // calls to unregistered methods
 };
 
 // The server side of one connection: its table of calls. Lives on the connection's executor.
@@ -169,6 +236,7 @@ class ServerConnection final : public Connection::Delegate,
   }
   void on_closed(const Status&) override {
     closed_ = true;
+    if (state_->metrics) state_->metrics->meshrpc_closed.increment();
     cancel_running();
     auto self = shared_from_this();  // the state's set may hold the last reference
     state_->remove(this);
@@ -184,10 +252,15 @@ class ServerConnection final : public Connection::Delegate,
     bool cancel_emitted = false;
     // The registered method (handlers are fixed once the server starts); null if unknown.
     const std::pair<const std::string, Server::State::Method>* method = nullptr;
+    // Until dispatch; then run() holds it. Destroyed unfinished: CANCELLED.
+    detail::CallRecord record;
   };
 
   void reject(uint64_t id, Status status) {
-    calls_.erase(id);
+    if (auto it = calls_.find(id); it != calls_.end()) {
+      it->second.record.finish(status.code());
+      calls_.erase(it);
+    }
     if (closed_) return;
     connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
   }
@@ -195,9 +268,9 @@ class ServerConnection final : public Connection::Delegate,
   void dispatch(uint64_t id, Call& call);
   awaitable<void> run(uint64_t id, const Server::State::Method* method,
                       std::shared_ptr<ServerContext> context, Buffer request, LimitPermit permit,
-                      std::shared_ptr<detail::StreamCore> stream);
+                      std::shared_ptr<detail::StreamCore> stream, detail::CallRecord record);
   void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected,
-              bool send_reply);
+              bool send_reply, detail::CallRecord& record);
   void cancel_running();
 
   std::shared_ptr<Server::State> state_;
@@ -214,13 +287,21 @@ class ServerConnection final : public Connection::Delegate,
 
 void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_stream) {
   highest_id_ = id;
-  if (draining_) return reject(id, unavailable_error("server is shutting down"));
+  runtime::Env& env = state_->env;
+  // Looked up once, here; the call's metrics and dispatch() use it.
+  auto found = state_->handlers.find(headers.method);
+  const bool unknown = found == state_->handlers.end();
+  detail::CallRecord record(state_->metrics_of(unknown ? nullptr : &*found), env);
+  if (draining_) {
+    record.finish(StatusCode::kUnavailable);
+    return reject(id, unavailable_error("server is shutting down"));
+  }
   const size_t limit = state_->options.connection.limits.max_concurrent_streams;
   if (calls_.size() >= limit) {
+    record.finish(StatusCode::kResourceExhausted);
     return reject(id, resource_exhausted_error("connection has max_concurrent_streams " +
                                                std::to_string(limit) + " calls in flight"));
   }
-  runtime::Env& env = state_->env;
   const runtime::TimePoint deadline =
       headers.timeout.count() > 0 ? env.now() + headers.timeout : runtime::kInfiniteFuture;
   auto context =
@@ -228,9 +309,7 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
                                       deadline, connection_->remote_address());
   Call& call = calls_[id];
   call.context = std::move(context);
-  // Looked up once, here; dispatch() uses it.
-  auto found = state_->handlers.find(call.context->method());
-  const bool unknown = found == state_->handlers.end();
+  call.record = std::move(record);
   if (!unknown) call.method = &*found;
   const bool streaming = !unknown && found->second.stream_handler;
   // A stream is dispatched at once; so is an unknown method, rejected without waiting for a
@@ -245,6 +324,11 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
 void ServerConnection::on_message(uint64_t id, Buffer message, bool has_message, bool end_stream) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
+  if (has_message) {
+    if (detail::CallMetrics* metrics = state_->metrics_of(it->second.method)) {
+      metrics->request_bytes.add(message.size());
+    }
+  }
   if (const auto& stream = it->second.stream) {
     if (has_message) stream->on_message(std::move(message));
     if (end_stream) stream->on_end_of_stream();
@@ -300,14 +384,21 @@ awaitable<void> ServerConnection::sniff() {
     if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) break;
     first.commit(std::get<1>(std::get<0>(outcome)));
   }
+  Protocol protocol = Protocol::kUnrecognized;
   if (!closed_ && start == wire::ConnectionStart::kMeshrpc) {
+    protocol = Protocol::kMeshrpc;
+  } else if (!closed_ && start == wire::ConnectionStart::kHttp && state_->http_handler) {
+    protocol = Protocol::kHttp;
+  }
+  if (state_->metrics) state_->metrics->accepted[static_cast<size_t>(protocol)].increment();
+  if (protocol == Protocol::kMeshrpc) {
     connection_ = Connection::create(env, std::move(stream_), wire::Role::kServer,
                                      state_->options.connection, this);
     connection_->preface_consumed();
     connection_->start();
     co_return;
   }
-  if (!closed_ && start == wire::ConnectionStart::kHttp && state_->http_handler) {
+  if (protocol == Protocol::kHttp) {
     state_->http_handler->serve(std::move(stream_), std::move(first));
   } else if (stream_) {
     stream_->abort();
@@ -335,12 +426,13 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
                                                        /*is_client=*/false);
     connection_->hold_receive_grants(id);
     call.stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
+    if (state_->metrics) state_->metrics->streams_opened.increment();
   }
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,
   // when the call's table entry (the other owner) may already be gone.
   asio::co_spawn(executor(),
                  run(id, &found->second, call.context, std::move(call.request),
-                     std::move(permit).value(), call.stream),
+                     std::move(permit).value(), call.stream, std::move(call.record)),
                  asio::bind_cancellation_slot(call.cancel->slot(),
                                               [signal = call.cancel](std::exception_ptr) {}));
 }
@@ -348,8 +440,11 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
 awaitable<void> ServerConnection::run(uint64_t id, const Server::State::Method* method,
                                       std::shared_ptr<ServerContext> context, Buffer request,
                                       LimitPermit permit,
-                                      std::shared_ptr<detail::StreamCore> stream) {
+                                      std::shared_ptr<detail::StreamCore> stream,
+                                      detail::CallRecord record_argument) {
   auto self = shared_from_this();
+  // A local, destroyed before `self`: the metrics it records into live as long as the state.
+  detail::CallRecord record = std::move(record_argument);
   Server::State::Outcome outcome =
       co_await state_->invoke(*method, *context, std::move(request), stream);
   permit.release(outcome.result.ok());
@@ -359,11 +454,11 @@ awaitable<void> ServerConnection::run(uint64_t id, const Server::State::Method* 
                         StreamError::Kind::kTransport);
   }
   finish(id, *context, std::move(outcome.result), outcome.rejected,
-         /*send_reply=*/stream == nullptr);
+         /*send_reply=*/stream == nullptr, record);
 }
 
 void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer> result,
-                              bool rejected, bool send_reply) {
+                              bool rejected, bool send_reply, detail::CallRecord& record) {
   // The call counts as active until its reply is queued, so a shutdown waiting for active
   // calls never closes the connection ahead of the last reply.
   struct EndCall {
@@ -375,12 +470,24 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
       it == calls_.end() || closed_ ||
       (context.cancelled() && result.status().code() != StatusCode::kDeadlineExceeded);
   if (it != calls_.end()) calls_.erase(it);
-  if (client_gone) return;
+  if (client_gone) {
+    const StatusCode code = result.ok() ? StatusCode::kOk : result.status().code();
+    record.finish(context.cancelled() && code != StatusCode::kDeadlineExceeded
+                      ? StatusCode::kCancelled
+                      : code);
+    return;
+  }
   Status status = result.ok() ? Status() : result.status();
   if (result.ok() && send_reply) {
+    const size_t bytes = result->size();
     Status sent = connection_->send_message(id, std::move(result).value(), false);
-    if (!sent.ok()) status = sent.with_context("response");
+    if (!sent.ok()) {
+      status = sent.with_context("response");
+    } else if (detail::CallMetrics* metrics = record.metrics()) {
+      metrics->response_bytes.add(bytes);
+    }
   }
+  record.finish(status.code());
   connection_
       ->send_trailers(
           id, wire::Trailers{std::move(status), rejected, std::move(context.response_metadata())})
@@ -533,6 +640,10 @@ void Server::State::finish_shutdown() {
 
 Server::Server(runtime::Env& env, transport::Network& network, ServerOptions options)
     : state_(std::make_shared<State>(env, network, std::move(options))) {
+  if (state_->metrics) {
+    metrics_registration_ = state_->options.metrics->add(
+        [metrics = state_->metrics](MetricWriter& writer) { metrics->write(writer); });
+  }
   register_method(std::string(kHealthCheckMethod),
                   [](ServerContext&, Buffer) -> awaitable<Result<Buffer>> {
                     co_return Buffer::copy_of("SERVING");
@@ -582,12 +693,17 @@ std::string checked_method_name(std::string_view method) {
 
 }  // namespace
 
+void Server::State::add_method(const std::string& name, Method method) {
+  if (metrics) method.metrics = metrics->method(name);
+  handlers[name] = std::move(method);
+}
+
 void Server::register_method(std::string method, Handler handler) {
-  state_->handlers[checked_method_name(method)] = State::Method{std::move(handler), false};
+  state_->add_method(checked_method_name(method), State::Method{std::move(handler), false});
 }
 
 void Server::register_stream_method(std::string method, StreamHandler handler) {
-  state_->handlers[checked_method_name(method)] = State::Method{{}, false, std::move(handler)};
+  state_->add_method(checked_method_name(method), State::Method{{}, false, std::move(handler)});
 }
 
 void Server::register_blocking_method(std::string method, BlockingHandler handler) {
@@ -606,7 +722,7 @@ void Server::register_blocking_method(std::string method, BlockingHandler handle
     auto result = co_await asio::co_spawn(ctx.env().blocking_executor(), work, asio::use_awaitable);
     co_return std::move(*result);
   };
-  state_->handlers[checked_method_name(method)] = State::Method{std::move(hop), true};
+  state_->add_method(checked_method_name(method), State::Method{std::move(hop), true});
 }
 
 void Server::set_http_handler(std::shared_ptr<HttpConnectionHandler> handler) {
@@ -624,23 +740,33 @@ bool Server::has_method(std::string_view method) const {
 
 awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   std::shared_ptr<State> state = state_;
-  if (state->shutting_down.load(std::memory_order_acquire)) {
-    co_return unavailable_error("server is shutting down");
-  }
   const std::string method = canonical_method_name(call.method);
   auto found = state->handlers.find(method);
-  if (found == state->handlers.end()) {
-    co_return Status(StatusCode::kUnimplemented, "method " + method + " is not registered");
+  const bool unknown = found == state->handlers.end();
+  // Declared after `state`, so finished (or destroyed) while the metrics are alive.
+  detail::CallRecord record(state->metrics_of(unknown ? nullptr : &*found), state->env);
+  auto reject = [&record](Status status) {
+    record.finish(status.code());
+    return status;
+  };
+  if (state->shutting_down.load(std::memory_order_acquire)) {
+    co_return reject(unavailable_error("server is shutting down"));
+  }
+  if (unknown) {
+    co_return reject(Status(StatusCode::kUnimplemented, "method " + method + " is not registered"));
   }
   if (found->second.stream_handler) {
-    co_return Status(StatusCode::kUnimplemented,
-                     "method " + method + " is streaming; only unary methods are called locally");
+    co_return reject(
+        Status(StatusCode::kUnimplemented,
+               "method " + method + " is streaming; only unary methods are called locally"));
   }
+  if (detail::CallMetrics* metrics = record.metrics())
+    metrics->request_bytes.add(call.request.size());
   if (call.deadline <= state->env.now()) {
-    co_return deadline_exceeded_error("deadline expired before the call was dispatched");
+    co_return reject(deadline_exceeded_error("deadline expired before the call was dispatched"));
   }
   Result<LimitPermit> permit = state->admit(*found);
-  if (!permit.ok()) co_return std::move(permit).status();
+  if (!permit.ok()) co_return reject(std::move(permit).status());
   struct EndCall {
     State* state;
     ~EndCall() { state->end_call(); }
@@ -653,6 +779,10 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   if (call.response_metadata != nullptr) {
     *call.response_metadata = std::move(context.response_metadata());
   }
+  if (detail::CallMetrics* metrics = record.metrics(); metrics && outcome.result.ok()) {
+    metrics->response_bytes.add(outcome.result->size());
+  }
+  record.finish(outcome.result.ok() ? StatusCode::kOk : outcome.result.status().code());
   co_return std::move(outcome.result);
 }
 

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "meshrpc/base/metric_registry.h"
 #include "meshrpc/core/call.h"
 #include "meshrpc/core/call_invoker.h"
 #include "meshrpc/core/connection.h"
@@ -71,12 +72,17 @@ struct ChannelOptions {
   // The idle timeout of streams opened without one (seed 002's with_default_timeout):
   // nullopt, none; a stream's StreamOptions::idle_timeout overrides it.
   std::optional<runtime::Duration> default_stream_idle_timeout = std::nullopt;
+  // Where the channel's metrics are exposed (meshrpc_client_*, labelled with the endpoint;
+  // docs/metrics.md): per method, calls started and finished by code, latency, bytes, in
+  // flight; connections. Null turns recording off. The registry outlives the channel.
+  MetricRegistry* metrics = &MetricRegistry::global();
 };
 
 // A call as the sub-connections see it; defined in channel.cc.
 struct PendingCall;
 struct CallCancel;
 class SubChannel;
+struct ChannelMetrics;
 
 class Channel final : public CallInvoker {
  public:
@@ -121,6 +127,9 @@ class Channel final : public CallInvoker {
   std::optional<runtime::Duration> default_stream_idle_timeout_;
   std::vector<std::shared_ptr<SubChannel>> subchannels_;
   std::atomic<size_t> next_subchannel_{0};
+  std::shared_ptr<ChannelMetrics> metrics_;  // null when ChannelOptions::metrics is
+  // Last, so destroyed first: no collector reads metrics_ once the channel is going.
+  MetricRegistry::Registration metrics_registration_;
 };
 
 }  // namespace meshrpc::core
