@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # tests only: a real etcd for the etcd resolver's tests (never a build dependency)
   etcd-server
+  # tests only: curl for the HTTP gateway tests, promtool (prometheus) to validate /metrics
+  curl prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libgrpc++-dev protobuf-compiler-grpc python3)
