@@ -84,7 +84,7 @@ struct Tally {
 
 void print_result(int n, const Result<examples::SayReply>& result) {
   if (result.ok()) {
-    std::printf("reply %d: %s\n", n, result->message().c_str());
+    std::printf("reply %d: %s\n", n, result->text().c_str());
   } else {
     std::printf("call %d failed: %s\n", n, result.status().to_string().c_str());
   }
@@ -103,7 +103,7 @@ awaitable<void> call_worker(runtime::Env& env, examples::Echo::Client& echo_clie
     core::CallOptions options;
     options.timeout = plan.timeout;
     examples::SayRequest request;
-    request.set_message(plan.message);
+    request.set_text(plan.message);
     Result<examples::SayReply> result =
         co_await echo_client.Say(request, std::move(options), asio::use_awaitable);
     print_result(n, result);
@@ -162,9 +162,9 @@ awaitable<int> run_stream(runtime::Env& env, examples::Echo::Client& echo_client
     codec::StreamRead<examples::SayReply> reply = co_await stream.async_read(asio::use_awaitable);
     if (reply.error) co_return stream_failed("stream", reply.error->to_string());
     if (!reply.message) break;
-    if (reply.message->message() != std::to_string(in_order)) {
-      co_return stream_failed("stream", "reply " + std::to_string(in_order) + " was \"" +
-                                            reply.message->message() + "\"");
+    if (reply.message->text() != std::to_string(in_order)) {
+      co_return stream_failed(
+          "stream", "reply " + std::to_string(in_order) + " was \"" + reply.message->text() + "\"");
     }
     bytes += reply.message->ByteSizeLong();
     ++in_order;
@@ -181,7 +181,7 @@ awaitable<int> run_chat(runtime::Env& env, examples::Echo::Client& echo_client, 
   const runtime::TimePoint start = env.now();
   auto chat = echo_client.Chat({.idle_timeout = idle_timeout});
   examples::SayRequest request;
-  request.set_message(message);
+  request.set_text(message);
   for (int i = 0; i < count; ++i) {
     Status sent = co_await chat.async_write(request, asio::use_awaitable);
     if (!sent.ok()) {
@@ -190,7 +190,7 @@ awaitable<int> run_chat(runtime::Env& env, examples::Echo::Client& echo_client, 
     }
     codec::StreamRead<examples::SayReply> reply = co_await chat.async_read(asio::use_awaitable);
     if (reply.error) co_return stream_failed("chat", reply.error->to_string());
-    if (!reply.message || reply.message->message() != message) {
+    if (!reply.message || reply.message->text() != message) {
       co_return stream_failed("chat", "round trip " + std::to_string(i) + " got no echo");
     }
   }

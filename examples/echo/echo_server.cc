@@ -1,4 +1,4 @@
-// echo_server: serves /meshrpc.examples.Echo/Say (echo.proto; the reply's message is the
+// echo_server: serves /meshrpc.examples.Echo/Say (echo.proto; the reply's text is the
 // request's), Stream (count replies "0", "1", ...) and Chat (an echo per message) over TCP until
 // SIGINT or SIGTERM, then shuts down gracefully: no new calls, calls in flight finish.
 //
@@ -9,6 +9,9 @@
 // "echo_server drained N calls, exiting" (N: calls that were in flight and finished during
 // the drain), then exits 0; exit 1 when it cannot listen. Calls still running when the
 // grace period ends are cancelled.
+//
+// The port also speaks HTTP/1.1 (observe::HttpService), e.g.
+//   curl -d '{"text":"hi"}' http://127.0.0.1:PORT/meshrpc.examples.Echo/Say
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio/signal_set.hpp>
@@ -22,6 +25,7 @@
 
 #include "echo.meshrpc.h"
 #include "meshrpc/codec/server.h"
+#include "meshrpc/observe/http_service.h"
 #include "meshrpc/runtime/real_env.h"
 #include "meshrpc/transport/tcp.h"
 
@@ -69,7 +73,7 @@ class EchoService final : public examples::Echo::Service {
     }
     if (stats_.draining.load()) ++stats_.drained;
     examples::SayReply reply;
-    reply.set_message(request.message());
+    reply.set_text(request.text());
     co_return reply;
   }
 
@@ -87,7 +91,7 @@ class EchoService final : public examples::Echo::Service {
     if (verbose_) print_line("echo_server stream of " + std::to_string(request.message->count()));
     examples::SayReply reply;
     for (int32_t i = 0; i < request.message->count(); ++i) {
-      reply.set_message(std::to_string(i));
+      reply.set_text(std::to_string(i));
       Status sent = co_await stream.async_write(reply, asio::use_awaitable);
       if (!sent.ok()) co_return sent;
     }
@@ -103,7 +107,7 @@ class EchoService final : public examples::Echo::Service {
           co_await stream.async_read(asio::use_awaitable);
       if (request.error) co_return request.error->status;
       if (!request.message) co_return Status();  // the client is done
-      reply.set_message(request.message->message());
+      reply.set_text(request.message->text());
       Status sent = co_await stream.async_write(reply, asio::use_awaitable);
       if (!sent.ok()) co_return sent;
     }
@@ -137,6 +141,8 @@ int run(const Flags& flags) {
   EchoService service(flags, stats);
   auto server = std::make_unique<codec::Server>(env, network);
   server->add_service(service);
+  // The same port answers HTTP/1.1: the JSON gateway, /health, /services (docs/observe.md).
+  observe::HttpService::attach(*server);
   Result<transport::Address> bound = server->start(*address);
   if (!bound.ok()) {
     std::fprintf(stderr, "echo_server: %s\n", bound.status().to_string().c_str());
