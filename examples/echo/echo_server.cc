@@ -24,6 +24,7 @@
 #include <string>
 
 #include "echo.meshrpc.h"
+#include "meshrpc/base/logging.h"
 #include "meshrpc/codec/server.h"
 #include "meshrpc/observe/http_service.h"
 #include "meshrpc/runtime/real_env.h"
@@ -176,6 +177,16 @@ int main(int argc, char** argv) {
   app.add_option("--delay-ms", flags.delay_ms, "wait this long before each reply")
       ->check(CLI::Range(0, 3'600'000));
   app.add_flag("--verbose", flags.verbose, "print a line per call");
+  std::string log_spec;
+  app.add_option("--log", log_spec,
+                 "log levels, e.g. 'info' or 'warn,cluster=debug' (components: base, runtime, "
+                 "transport, wire, core, codec, resilience, cluster, observe, other)");
   CLI11_PARSE(app, argc, argv);
+  if (!log_spec.empty()) {
+    if (meshrpc::Status status = meshrpc::set_log_levels(log_spec); !status.ok()) {
+      std::fprintf(stderr, "echo_server: --log: %s\n", std::string(status.message()).c_str());
+      return 2;
+    }
+  }
   return echo::run(flags);
 }
