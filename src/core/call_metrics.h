@@ -1,5 +1,6 @@
 // CallMetrics: what the server and the channel record for each method (and endpoint):
-// calls started and finished by code, latency, bytes. Private to the core; exposed through
+// calls started and finished by code, latency, bytes. CallRecord: one call's share of them,
+// and its span for the call log. Private to the core; exposed through
 // the MetricRegistry collectors of Server and Channel (names in docs/metrics.md).
 //
 // Hot path: a call costs one Counter add when it starts and, when it ends, one Counter add
@@ -22,6 +23,7 @@
 
 #include "meshrpc/base/metric_registry.h"
 #include "meshrpc/base/status.h"
+#include "meshrpc/core/call_log.h"
 #include "meshrpc/runtime/env.h"
 
 namespace meshrpc::core::detail {
@@ -54,25 +56,25 @@ struct CallMetrics {
 };
 
 // One call's record: started when constructed, finished once by finish() with the call's
-// code, or as CANCELLED if it is destroyed unfinished (its connection went away, its
-// coroutine was destroyed). Empty (metrics off) it costs a null check.
+// status, or as CANCELLED if it is destroyed unfinished (its connection went away, its
+// coroutine was destroyed). Finishing counts the call in its method's metrics and, when the
+// record has a call log and has been described (describe()), adds the call's span to the log
+// (call_log.h). Empty (metrics and log off) it costs a null check.
 class CallRecord {
  public:
   CallRecord() = default;
-  CallRecord(CallMetrics* metrics, runtime::Env& env)
+  CallRecord(CallMetrics* metrics, runtime::Env& env, CallLog* log = nullptr)
       : metrics_(metrics),
+        log_(log),
         env_(&env),
-        start_(metrics != nullptr ? env.now() : runtime::TimePoint{}) {
+        start_(metrics != nullptr || log != nullptr ? env.now() : runtime::TimePoint{}) {
     if (metrics_ != nullptr) metrics_->started.increment();
   }
-  CallRecord(CallRecord&& other) noexcept
-      : metrics_(std::exchange(other.metrics_, nullptr)), env_(other.env_), start_(other.start_) {}
+  CallRecord(CallRecord&& other) noexcept { take(other); }
   CallRecord& operator=(CallRecord&& other) noexcept {
     if (this != &other) {
       finish(StatusCode::kCancelled);
-      metrics_ = std::exchange(other.metrics_, nullptr);
-      env_ = other.env_;
-      start_ = other.start_;
+      take(other);
     }
     return *this;
   }
@@ -80,17 +82,56 @@ class CallRecord {
   CallRecord& operator=(const CallRecord&) = delete;
   ~CallRecord() { finish(StatusCode::kCancelled); }
 
-  void finish(StatusCode code) {
-    if (metrics_ == nullptr) return;
-    std::exchange(metrics_, nullptr)->finish(code, env_->now() - start_);
+  // What the call log shows of the call. `method` and `peer` are borrowed: they must stay
+  // valid until the record finishes (or is destroyed).
+  void describe(std::string_view method, const transport::Address* peer, CallSpan::Side side,
+                TraceId trace_id, uint64_t span_id, uint64_t parent_span_id) {
+    span_.side = side;
+    span_.method = method;
+    span_.peer = peer;
+    span_.trace_id = trace_id;
+    span_.span_id = span_id;
+    span_.parent_span_id = parent_span_id;
+    described_ = true;
+  }
+  // Payload bytes of this call, for its span (metrics count bytes separately).
+  void count_request_bytes(size_t bytes) { span_.request_bytes += bytes; }
+  void count_response_bytes(size_t bytes) { span_.response_bytes += bytes; }
+
+  void finish(StatusCode code) { finish(code, {}); }
+  void finish(const Status& status) { finish(status.code(), status.message()); }
+  void finish(StatusCode code, std::string_view message) {
+    if (!active()) return;
+    const runtime::TimePoint end = env_->now();
+    if (metrics_ != nullptr) std::exchange(metrics_, nullptr)->finish(code, end - start_);
+    if (CallLog* log = std::exchange(log_, nullptr); log != nullptr && described_) {
+      span_.start = start_;
+      span_.end = end;
+      span_.code = code;
+      span_.message = message;
+      log->record(span_);
+    }
   }
   // Null once finished, or when metrics are off.
   CallMetrics* metrics() const { return metrics_; }
+  bool active() const { return metrics_ != nullptr || log_ != nullptr; }
 
  private:
+  void take(CallRecord& other) {
+    metrics_ = std::exchange(other.metrics_, nullptr);
+    log_ = std::exchange(other.log_, nullptr);
+    env_ = other.env_;
+    start_ = other.start_;
+    span_ = other.span_;
+    described_ = other.described_;
+  }
+
   CallMetrics* metrics_ = nullptr;
+  CallLog* log_ = nullptr;
   runtime::Env* env_ = nullptr;
   runtime::TimePoint start_{};
+  CallSpanView span_;
+  bool described_ = false;
 };
 
 }  // namespace meshrpc::core::detail

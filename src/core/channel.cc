@@ -18,6 +18,7 @@
 #include "call_metrics.h"
 #include "connection_sink.h"
 #include "meshrpc/core/method_name.h"
+#include "meshrpc/core/trace.h"
 #include "meshrpc/runtime/buggify.h"
 #include "meshrpc/transport/errors.h"
 
@@ -57,8 +58,20 @@ struct PendingCall {
   CallResult result;
   // Set for a stream (open_stream): messages go to it instead of `result`.
   std::shared_ptr<detail::StreamCore> stream;
+  // The traceparent sent (this attempt's span) and the caller's span it names as parent.
+  TraceParent trace;
+  uint64_t parent_span_id = 0;
   // Started on the sub-channel's executor (SubChannel::begin_record), finished by complete().
+  // After `method`, which it borrows.
   detail::CallRecord record;
+};
+
+// The channel's call log with the endpoint its spans name; shared like ChannelMetrics.
+struct ChannelSpans {
+  ChannelSpans(runtime::Env& env, transport::Address endpoint_address, CallLogOptions options)
+      : endpoint(std::move(endpoint_address)), log(env, options) {}
+  const transport::Address endpoint;
+  CallLog log;
 };
 
 // The channel's metrics, shared by the channel, its sub-channels and its collector.
@@ -221,6 +234,7 @@ class ClientConnection final : public Connection::Delegate,
       if (detail::CallMetrics* metrics = call.record.metrics()) {
         metrics->response_bytes.add(message.size());
       }
+      call.record.count_response_bytes(message.size());
     }
     if (call.stream) {
       call.committed = true;
@@ -336,6 +350,7 @@ class ClientConnection final : public Connection::Delegate,
       if (detail::CallMetrics* metrics = call->record.metrics()) {
         metrics->request_bytes.add(request_bytes);
       }
+      call->record.count_request_bytes(request_bytes);
     }
     if (!status.ok()) {
       connection_->send_cancel(id, wire::Cancel{StatusCode::kCancelled, "request not sent"})
@@ -380,8 +395,9 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
  public:
   SubChannel(runtime::Env& env, transport::Network& network, transport::Address target,
              ChannelOptions options, asio::any_io_executor executor,
-             std::shared_ptr<ChannelMetrics> metrics)
+             std::shared_ptr<ChannelMetrics> metrics, std::shared_ptr<ChannelSpans> spans)
       : metrics_(std::move(metrics)),
+        spans_(std::move(spans)),
         env_(env),
         network_(network),
         target_(std::move(target)),
@@ -396,17 +412,25 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
   // On executor_: counts the call as started under its method (a hash lookup in this
   // sub-channel's cache; the channel's table only on a method's first call here).
   void begin_record(PendingCall& call) {
-    if (!metrics_) return;
-    detail::CallMetrics* metrics = nullptr;
-    if (auto it = method_metrics_.find(call.method); it != method_metrics_.end()) {
-      metrics = it->second;
-    } else {
-      metrics = metrics_->method(call.method);
-      if (method_metrics_.size() < ChannelMetrics::kMaxMethods) {
-        method_metrics_.emplace(call.method, metrics);
-      }
+    if (!metrics_ && !spans_) return;
+    call.record =
+        detail::CallRecord(method_metrics(call.method), env_, spans_ ? &spans_->log : nullptr);
+    if (spans_) {
+      call.record.describe(call.method, &spans_->endpoint, CallSpan::Side::kClient,
+                           call.trace.trace_id, call.trace.parent_id, call.parent_span_id);
     }
-    call.record = detail::CallRecord(metrics, env_);
+  }
+
+  // The metrics of `method` (null when off): this sub-channel's cache, the channel's table on
+  // a method's first call here.
+  detail::CallMetrics* method_metrics(const std::string& method) {
+    if (!metrics_) return nullptr;
+    if (auto it = method_metrics_.find(method); it != method_metrics_.end()) return it->second;
+    detail::CallMetrics* metrics = metrics_->method(method);
+    if (method_metrics_.size() < ChannelMetrics::kMaxMethods) {
+      method_metrics_.emplace(method, metrics);
+    }
+    return metrics;
   }
 
   // On executor_.
@@ -668,8 +692,9 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     schedule_reconnect();
   }
 
-  // First, so destroyed last: connections and calls below record into it.
+  // First, so destroyed last: connections and calls below record into them.
   std::shared_ptr<ChannelMetrics> metrics_;
+  std::shared_ptr<ChannelSpans> spans_;
   // By method name, on executor_ only. Bounded: ChannelMetrics folds methods past
   // kMaxMethods into one entry, but each distinct name still gets a cache slot; past
   // kMaxMethods names the cache stops growing (those calls look up the channel's table).
@@ -706,9 +731,10 @@ Channel::Channel(runtime::Env& env, transport::Network& network, transport::Addr
     metrics_registration_ = options.metrics->add(
         [metrics = metrics_](MetricWriter& writer) { metrics->write(writer); });
   }
+  if (options.rpcz) spans_ = std::make_shared<ChannelSpans>(env, target_, *options.rpcz);
   for (size_t i = 0; i < env.executor_count(); ++i) {
-    subchannels_.push_back(
-        std::make_shared<SubChannel>(env, network, target_, options, env.executor(i), metrics_));
+    subchannels_.push_back(std::make_shared<SubChannel>(env, network, target_, options,
+                                                        env.executor(i), metrics_, spans_));
   }
 }
 
@@ -731,6 +757,8 @@ Channel::~Channel() {
   }
   if (wait) done->wait();
 }
+
+const CallLog* Channel::call_log() const { return spans_ ? &spans_->log : nullptr; }
 
 size_t Channel::connected_count() const {
   size_t count = 0;
@@ -766,8 +794,20 @@ runtime::TimePoint time_after(runtime::TimePoint now, runtime::Duration wait) {
   return now + wait;
 }
 
-std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, CallOptions options,
-                                          runtime::TimePoint now,
+// The attempt's span: the caller's trace (the traceparent in its metadata, as
+// ServerContext::child_call_options() sets it) or a new one, and a new span id, sent as the
+// traceparent's parent id.
+void start_span(runtime::Env& env, PendingCall& call) {
+  const std::optional<TraceParent> caller = find_traceparent(call.metadata);
+  call.trace.trace_id = caller ? caller->trace_id : new_trace_id(env);
+  call.trace.parent_id = new_span_id(env);
+  call.trace.flags = caller ? caller->flags : kTraceFlagSampled;
+  call.parent_span_id = caller ? caller->parent_id : 0;
+  set_traceparent(call.metadata, call.trace);
+}
+
+std::shared_ptr<PendingCall> make_pending(runtime::Env& env, std::string method, Buffer request,
+                                          CallOptions options, runtime::TimePoint now,
                                           asio::any_io_executor completion_executor,
                                           Channel::CallHandler handler,
                                           asio::cancellation_slot caller_slot) {
@@ -775,6 +815,7 @@ std::shared_ptr<PendingCall> make_pending(std::string method, Buffer request, Ca
   call->method = std::move(method);
   call->request = std::move(request);
   call->metadata = std::move(options.metadata);
+  start_span(env, *call);
   call->deadline = options.deadline;
   if (options.timeout) call->deadline = std::min(call->deadline, time_after(now, *options.timeout));
   if (options.wait_for_ready) {
@@ -807,8 +848,8 @@ void Channel::start_call(std::string method, Buffer request, CallOptions options
     });
   }
   if (interceptors_.empty()) {
-    auto call = make_pending(std::move(method), std::move(request), std::move(options), env_.now(),
-                             std::move(completion_executor), std::move(handler), slot);
+    auto call = make_pending(env_, std::move(method), std::move(request), std::move(options),
+                             env_.now(), std::move(completion_executor), std::move(handler), slot);
     asio::post(sub->executor(), [sub, call, cancel] { submit(*sub, call, *cancel); });
     return;
   }
@@ -851,7 +892,7 @@ awaitable<void> Channel::intercepted_call(std::shared_ptr<SubChannel> sub,
     for (size_t i = ran; i-- > 0;) interceptors[i]->after_call(*info, result, env->now() - start);
     std::move (*handler)(std::move(result));
   });
-  auto call = make_pending(info->method, std::move(request), info->options, start,
+  auto call = make_pending(env_, info->method, std::move(request), info->options, start,
                            std::move(completion_executor), std::move(wrapped), caller_slot);
   if (!status.ok()) {
     sub->begin_record(*call);  // a call refused by an interceptor is a call that failed
@@ -873,7 +914,7 @@ ClientStream Channel::open_stream(std::string method, StreamOptions options) {
                                                               : StreamError::Kind::kTransport;
     core->on_finished(std::move(result.status), kind);
   }));
-  auto call = make_pending(std::move(method), Buffer(), std::move(options.call), env_.now(),
+  auto call = make_pending(env_, std::move(method), Buffer(), std::move(options.call), env_.now(),
                            sub->executor(), std::move(handler), asio::cancellation_slot());
   call->stream = core;
   if (metrics_) metrics_->streams_opened.increment();

@@ -130,6 +130,7 @@ struct Server::State {
       metrics = std::make_shared<ServerMetrics>();
       other_method_metrics = metrics->method(std::string(detail::kOtherMethodLabel));
     }
+    if (this->options.rpcz) call_log = std::make_unique<CallLog>(env, *this->options.rpcz);
   }
 
   bool try_begin_call() {
@@ -185,6 +186,7 @@ struct Server::State {
   // Null when ServerOptions::metrics is.
   std::shared_ptr<ServerMetrics> metrics;
   detail::CallMetrics* other_method_metrics = nullptr;  // calls to unregistered methods
+  std::unique_ptr<CallLog> call_log;                    // null when ServerOptions::rpcz is
 };
 
 // The server side of one connection: its table of calls. Lives on the connection's executor.
@@ -258,7 +260,7 @@ class ServerConnection final : public Connection::Delegate,
 
   void reject(uint64_t id, Status status) {
     if (auto it = calls_.find(id); it != calls_.end()) {
-      it->second.record.finish(status.code());
+      it->second.record.finish(status);
       calls_.erase(it);
     }
     if (closed_) return;
@@ -291,16 +293,21 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
   // Looked up once, here; the call's metrics and dispatch() use it.
   auto found = state_->handlers.find(headers.method);
   const bool unknown = found == state_->handlers.end();
-  detail::CallRecord record(state_->metrics_of(unknown ? nullptr : &*found), env);
-  if (draining_) {
-    record.finish(StatusCode::kUnavailable);
-    return reject(id, unavailable_error("server is shutting down"));
-  }
+  detail::CallRecord record(state_->metrics_of(unknown ? nullptr : &*found), env,
+                            state_->call_log.get());
   const size_t limit = state_->options.connection.limits.max_concurrent_streams;
-  if (calls_.size() >= limit) {
-    record.finish(StatusCode::kResourceExhausted);
-    return reject(id, resource_exhausted_error("connection has max_concurrent_streams " +
-                                               std::to_string(limit) + " calls in flight"));
+  if (draining_ || calls_.size() >= limit) {
+    // Refused before a context exists: the span shows the client's trace, if it sent one.
+    Status status = draining_
+                        ? unavailable_error("server is shutting down")
+                        : resource_exhausted_error("connection has max_concurrent_streams " +
+                                                   std::to_string(limit) + " calls in flight");
+    const transport::Address peer = connection_->remote_address();
+    const std::optional<TraceParent> trace = find_traceparent(headers.metadata);
+    record.describe(headers.method, &peer, CallSpan::Side::kServer,
+                    trace ? trace->trace_id : TraceId{}, 0, trace ? trace->parent_id : 0);
+    record.finish(status);
+    return reject(id, std::move(status));
   }
   const runtime::TimePoint deadline =
       headers.timeout.count() > 0 ? env.now() + headers.timeout : runtime::kInfiniteFuture;
@@ -310,6 +317,9 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
   Call& call = calls_[id];
   call.context = std::move(context);
   call.record = std::move(record);
+  const ServerContext& described = *call.context;  // lives as long as the record: see Call
+  call.record.describe(described.method(), &described.peer(), CallSpan::Side::kServer,
+                       described.trace_id(), described.span_id(), described.parent_span_id());
   if (!unknown) call.method = &*found;
   const bool streaming = !unknown && found->second.stream_handler;
   // A stream is dispatched at once; so is an unknown method, rejected without waiting for a
@@ -328,6 +338,7 @@ void ServerConnection::on_message(uint64_t id, Buffer message, bool has_message,
     if (detail::CallMetrics* metrics = state_->metrics_of(it->second.method)) {
       metrics->request_bytes.add(message.size());
     }
+    it->second.record.count_request_bytes(message.size());  // moved on once dispatched
   }
   if (const auto& stream = it->second.stream) {
     if (has_message) stream->on_message(std::move(message));
@@ -472,9 +483,11 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
   if (it != calls_.end()) calls_.erase(it);
   if (client_gone) {
     const StatusCode code = result.ok() ? StatusCode::kOk : result.status().code();
-    record.finish(context.cancelled() && code != StatusCode::kDeadlineExceeded
-                      ? StatusCode::kCancelled
-                      : code);
+    if (context.cancelled() && code != StatusCode::kDeadlineExceeded) {
+      record.finish(StatusCode::kCancelled, "the client cancelled the call or went away");
+    } else {
+      record.finish(result.ok() ? Status() : result.status());
+    }
     return;
   }
   Status status = result.ok() ? Status() : result.status();
@@ -483,11 +496,12 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
     Status sent = connection_->send_message(id, std::move(result).value(), false);
     if (!sent.ok()) {
       status = sent.with_context("response");
-    } else if (detail::CallMetrics* metrics = record.metrics()) {
-      metrics->response_bytes.add(bytes);
+    } else {
+      if (detail::CallMetrics* metrics = record.metrics()) metrics->response_bytes.add(bytes);
+      record.count_response_bytes(bytes);
     }
   }
-  record.finish(status.code());
+  record.finish(status);
   connection_
       ->send_trailers(
           id, wire::Trailers{std::move(status), rejected, std::move(context.response_metadata())})
@@ -743,10 +757,16 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   const std::string method = canonical_method_name(call.method);
   auto found = state->handlers.find(method);
   const bool unknown = found == state->handlers.end();
+  // Before the record: the record borrows its method and peer until it finishes.
+  ServerContext context(state->env, method, std::move(call.metadata), call.deadline,
+                        std::move(call.peer));
   // Declared after `state`, so finished (or destroyed) while the metrics are alive.
-  detail::CallRecord record(state->metrics_of(unknown ? nullptr : &*found), state->env);
+  detail::CallRecord record(state->metrics_of(unknown ? nullptr : &*found), state->env,
+                            state->call_log.get());
+  record.describe(context.method(), &context.peer(), CallSpan::Side::kServer, context.trace_id(),
+                  context.span_id(), context.parent_span_id());
   auto reject = [&record](Status status) {
-    record.finish(status.code());
+    record.finish(status);
     return status;
   };
   if (state->shutting_down.load(std::memory_order_acquire)) {
@@ -762,6 +782,7 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   }
   if (detail::CallMetrics* metrics = record.metrics())
     metrics->request_bytes.add(call.request.size());
+  record.count_request_bytes(call.request.size());
   if (call.deadline <= state->env.now()) {
     co_return reject(deadline_exceeded_error("deadline expired before the call was dispatched"));
   }
@@ -771,18 +792,19 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
     State* state;
     ~EndCall() { state->end_call(); }
   } end_call{state.get()};
-  ServerContext context(state->env, method, std::move(call.metadata), call.deadline,
-                        std::move(call.peer));
   State::Outcome outcome =
       co_await state->invoke(found->second, context, std::move(call.request), nullptr);
   permit->release(outcome.result.ok());
   if (call.response_metadata != nullptr) {
     *call.response_metadata = std::move(context.response_metadata());
   }
-  if (detail::CallMetrics* metrics = record.metrics(); metrics && outcome.result.ok()) {
-    metrics->response_bytes.add(outcome.result->size());
+  if (outcome.result.ok()) {
+    if (detail::CallMetrics* metrics = record.metrics()) {
+      metrics->response_bytes.add(outcome.result->size());
+    }
+    record.count_response_bytes(outcome.result->size());
   }
-  record.finish(outcome.result.ok() ? StatusCode::kOk : outcome.result.status().code());
+  record.finish(outcome.result.ok() ? Status() : outcome.result.status());
   co_return std::move(outcome.result);
 }
 
@@ -858,5 +880,7 @@ size_t Server::connection_count() const {
 }
 
 runtime::Env& Server::env() { return state_->env; }
+
+const CallLog* Server::call_log() const { return state_->call_log.get(); }
 
 }  // namespace meshrpc::core

@@ -39,6 +39,7 @@
 #include "meshrpc/base/metric_registry.h"
 #include "meshrpc/core/call.h"
 #include "meshrpc/core/call_invoker.h"
+#include "meshrpc/core/call_log.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
 #include "meshrpc/core/stream.h"
@@ -76,6 +77,12 @@ struct ChannelOptions {
   // docs/metrics.md): per method, calls started and finished by code, latency, bytes, in
   // flight; connections. Null turns recording off. The registry outlives the channel.
   MetricRegistry* metrics = &MetricRegistry::global();
+  // The channel's recent and slowest attempts (client spans, call_log.h), for /rpcz and
+  // tests. Off by default (nullopt): a cluster client keeps a channel per endpoint, and a
+  // broadcast to 1,000 endpoints would keep up to 64 spans for each; the server side of a
+  // call is logged by its server anyway. Turn on with e.g.
+  // CallLogOptions{.recent_capacity = 64, .slowest_per_method = 4}.
+  std::optional<CallLogOptions> rpcz;
 };
 
 // A call as the sub-connections see it; defined in channel.cc.
@@ -83,6 +90,7 @@ struct PendingCall;
 struct CallCancel;
 class SubChannel;
 struct ChannelMetrics;
+struct ChannelSpans;
 
 class Channel final : public CallInvoker {
  public:
@@ -109,6 +117,9 @@ class Channel final : public CallInvoker {
   // Sub-connections whose connection is up (for tests and status pages; approximate when
   // read from another thread).
   size_t connected_count() const;
+  // The attempts this channel made (ChannelOptions::rpcz), one span each: trace ids as sent,
+  // the endpoint, timing and status. Null when off. Lives as long as the channel.
+  const CallLog* call_log() const;
 
  private:
   asio::any_io_executor pick_executor();
@@ -128,6 +139,7 @@ class Channel final : public CallInvoker {
   std::vector<std::shared_ptr<SubChannel>> subchannels_;
   std::atomic<size_t> next_subchannel_{0};
   std::shared_ptr<ChannelMetrics> metrics_;  // null when ChannelOptions::metrics is
+  std::shared_ptr<ChannelSpans> spans_;      // null when ChannelOptions::rpcz is
   // Last, so destroyed first: no collector reads metrics_ once the channel is going.
   MetricRegistry::Registration metrics_registration_;
 };

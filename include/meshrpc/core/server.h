@@ -23,6 +23,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,7 @@
 #include "meshrpc/base/metric_registry.h"
 #include "meshrpc/base/result.h"
 #include "meshrpc/core/call.h"
+#include "meshrpc/core/call_log.h"
 #include "meshrpc/core/concurrency_limit.h"
 #include "meshrpc/core/connection.h"
 #include "meshrpc/core/interceptor.h"
@@ -112,6 +114,10 @@ struct ServerOptions {
   // every call at a cost of a few sharded counter adds and a histogram record; null turns
   // recording off (one null check per call remains). The registry outlives the server.
   MetricRegistry* metrics = &MetricRegistry::global();
+  // The recent and slowest calls kept for /rpcz (call_log.h): method, peer, timing, status,
+  // trace id, bytes of each finished call, including those rejected before dispatch. On by
+  // default (one uncontended lock and a slot copy per call); nullopt turns it off.
+  std::optional<CallLogOptions> rpcz = CallLogOptions{};
 };
 
 class Server {
@@ -161,6 +167,9 @@ class Server {
   size_t active_calls() const;
   size_t connection_count() const;
   runtime::Env& env();
+  // The server's recent and slowest calls (ServerOptions::rpcz); null when off. Lives as
+  // long as the server.
+  const CallLog* call_log() const;
 
  private:
   friend class ServerConnection;

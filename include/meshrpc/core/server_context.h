@@ -9,7 +9,8 @@
 // Context propagation to calls the handler makes downstream:
 //   - deadline and trace metadata are passed explicitly: child_call_options() gives
 //     CallOptions with this call's deadline and its propagated metadata (keys starting with
-//     kPropagatedMetadataPrefix), so a chain of calls shares one end-to-end deadline;
+//     kPropagatedMetadataPrefix, and a `traceparent` naming this call's trace and span; see
+//     trace.h), so a chain of calls shares one end-to-end deadline and one trace id;
 //   - cancellation is carried by the coroutine: the handler runs with the call's
 //     cancellation slot, so a downstream call it awaits (even across co_spawn onto another
 //     executor, with use_awaitable) is cancelled, and CANCEL sent on, when this call ends.
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "meshrpc/core/call.h"
+#include "meshrpc/core/trace.h"
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/address.h"
@@ -45,7 +47,9 @@ class ServerContext {
         method_(std::move(method)),
         metadata_(std::move(metadata)),
         deadline_(deadline),
-        peer_(std::move(peer)) {}
+        peer_(std::move(peer)) {
+    start_trace();
+  }
 
   runtime::Env& env() { return env_; }
   const std::string& method() const { return method_; }
@@ -59,15 +63,35 @@ class ServerContext {
   runtime::Duration remaining() const { return deadline_ - env_.now(); }
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
+  // The trace this call belongs to: the incoming traceparent's, or a new one when the client
+  // sent none or a malformed one (never an error). Always valid.
+  const TraceId& trace_id() const { return trace_id_; }
+  // This server's span of the call (random, non-zero); downstream calls name it as parent.
+  uint64_t span_id() const { return span_id_; }
+  // The client's span (the incoming traceparent's parent id); 0 when this call started the
+  // trace.
+  uint64_t parent_span_id() const { return parent_span_id_; }
+  // What downstream calls carry: this trace, this call's span as their parent.
+  TraceParent child_traceparent() const { return TraceParent{trace_id_, span_id_, trace_flags_}; }
+
+  // The metadata a call made while serving this one carries on: keys starting with
+  // kPropagatedMetadataPrefix, and child_traceparent().
+  Metadata propagated_metadata() const {
+    Metadata out;
+    for (const auto& entry : metadata_) {
+      if (std::string_view(entry.first).starts_with(kPropagatedMetadataPrefix)) {
+        out.push_back(entry);
+      }
+    }
+    set_traceparent(out, child_traceparent());
+    return out;
+  }
+
   // Options for a call made while serving this one: same deadline, propagated metadata.
   CallOptions child_call_options() const {
     CallOptions options;
     options.deadline = deadline_;
-    for (const auto& entry : metadata_) {
-      if (std::string_view(entry.first).starts_with(kPropagatedMetadataPrefix)) {
-        options.metadata.push_back(entry);
-      }
-    }
+    options.metadata = propagated_metadata();
     return options;
   }
 
@@ -81,6 +105,21 @@ class ServerContext {
   Metadata response_metadata_;
   runtime::TimePoint deadline_;
   transport::Address peer_;
+  void start_trace() {
+    if (auto incoming = find_traceparent(metadata_)) {
+      trace_id_ = incoming->trace_id;
+      parent_span_id_ = incoming->parent_id;
+      trace_flags_ = incoming->flags;
+    } else {
+      trace_id_ = new_trace_id(env_);
+    }
+    span_id_ = new_span_id(env_);
+  }
+
+  TraceId trace_id_;
+  uint64_t span_id_ = 0;
+  uint64_t parent_span_id_ = 0;
+  uint8_t trace_flags_ = kTraceFlagSampled;
   // Atomic: a blocking handler polls it from a worker thread.
   std::atomic<bool> cancelled_{false};
 };
