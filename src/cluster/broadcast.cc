@@ -241,10 +241,10 @@ class BroadcastRun : public std::enable_shared_from_this<BroadcastRun> {
   static CallOptions per_target_options(CallOptions options) {
     if (const core::ServerContext* parent = options.parent) {
       options.deadline = std::min(options.deadline, parent->deadline());
-      for (const auto& entry : parent->metadata()) {
-        if (std::string_view(entry.first).starts_with(core::kPropagatedMetadataPrefix) &&
-            core::find_metadata(options.metadata, entry.first) == nullptr) {
-          options.metadata.push_back(entry);
+      // The trace entries and a traceparent naming the parent's span (server_context.h).
+      for (auto& entry : parent->propagated_metadata()) {
+        if (core::find_metadata(options.metadata, entry.first) == nullptr) {
+          options.metadata.push_back(std::move(entry));
         }
       }
       options.parent = nullptr;
@@ -626,8 +626,69 @@ size_t stream_size(const std::shared_ptr<BroadcastRun>& run) { return run->size(
 
 // --- Broadcaster ----------------------------------------------------------------------------
 
+namespace {
+
+BroadcastStats stats_of(const detail::BroadcastCounters& c) {
+  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  BroadcastStats stats;
+  stats.broadcasts = get(c.broadcasts);
+  stats.targets = get(c.targets);
+  stats.started = get(c.started);
+  stats.ok = get(c.ok);
+  stats.failed = get(c.failed);
+  stats.cancelled = get(c.cancelled);
+  stats.not_started = get(c.not_started);
+  stats.detached = get(c.detached);
+  stats.detached_finished = get(c.detached_finished);
+  stats.quorum_reached = get(c.quorum_reached);
+  stats.quorum_unreachable = get(c.quorum_unreachable);
+  stats.caller_cancelled = get(c.caller_cancelled);
+  stats.peak_in_flight = get(c.peak_in_flight);
+  return stats;
+}
+
+void write_broadcast_metrics(const BroadcastStats& s, MetricWriter& out) {
+  out.counter("meshrpc_broadcast_broadcasts_total", "Broadcasts and broadcast streams started.", {},
+              s.broadcasts);
+  out.counter("meshrpc_broadcast_targets_total", "Targets of the broadcasts started.", {},
+              s.targets);
+  out.counter("meshrpc_broadcast_calls_total", "Calls broadcasts made (targets started).", {},
+              s.started);
+  constexpr std::string_view kResultsHelp = "Targets of broadcasts by how they ended.";
+  const std::pair<std::string_view, uint64_t> results[] = {{"ok", s.ok},
+                                                           {"failed", s.failed},
+                                                           {"cancelled", s.cancelled},
+                                                           {"not_started", s.not_started},
+                                                           {"detached", s.detached}};
+  for (const auto& [result, count] : results) {
+    out.counter("meshrpc_broadcast_target_results_total", kResultsHelp,
+                {{"result", std::string(result)}}, count);
+  }
+  out.counter("meshrpc_broadcast_detached_finished_total",
+              "Calls left to finish in the background that have since ended.", {},
+              s.detached_finished);
+  constexpr std::string_view kQuorumHelp = "Broadcasts decided by their quorum, by outcome.";
+  out.counter("meshrpc_broadcast_quorum_total", kQuorumHelp, {{"outcome", "reached"}},
+              s.quorum_reached);
+  out.counter("meshrpc_broadcast_quorum_total", kQuorumHelp, {{"outcome", "unreachable"}},
+              s.quorum_unreachable);
+  out.counter("meshrpc_broadcast_caller_cancelled_total",
+              "Broadcasts and streams cancelled by their caller.", {}, s.caller_cancelled);
+  out.gauge("meshrpc_broadcast_peak_in_flight",
+            "Most calls one broadcast has had outstanding at once.", {},
+            static_cast<double>(s.peak_in_flight));
+}
+
+}  // namespace
+
 Broadcaster::Broadcaster(Client& client)
-    : client_(client), counters_(std::make_shared<detail::BroadcastCounters>()) {}
+    : client_(client), counters_(std::make_shared<detail::BroadcastCounters>()) {
+  if (MetricRegistry* metrics = client_.options().metrics) {
+    metrics_registration_ = metrics->add([counters = counters_](MetricWriter& out) {
+      write_broadcast_metrics(stats_of(*counters), out);
+    });
+  }
+}
 
 void Broadcaster::start(std::vector<transport::Address> targets, std::string method,
                         detail::RequestSource source, BroadcastOptions options,
@@ -713,24 +774,6 @@ Status Broadcaster::check_blocking_allowed() const {
   return Status();
 }
 
-BroadcastStats Broadcaster::stats() const {
-  const detail::BroadcastCounters& c = *counters_;
-  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  BroadcastStats stats;
-  stats.broadcasts = get(c.broadcasts);
-  stats.targets = get(c.targets);
-  stats.started = get(c.started);
-  stats.ok = get(c.ok);
-  stats.failed = get(c.failed);
-  stats.cancelled = get(c.cancelled);
-  stats.not_started = get(c.not_started);
-  stats.detached = get(c.detached);
-  stats.detached_finished = get(c.detached_finished);
-  stats.quorum_reached = get(c.quorum_reached);
-  stats.quorum_unreachable = get(c.quorum_unreachable);
-  stats.caller_cancelled = get(c.caller_cancelled);
-  stats.peak_in_flight = get(c.peak_in_flight);
-  return stats;
-}
+BroadcastStats Broadcaster::stats() const { return stats_of(*counters_); }
 
 }  // namespace meshrpc::cluster

@@ -29,6 +29,19 @@ int64_t to_ms(runtime::Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+// A breaker state as a label value (Prometheus style: lower case, underscores).
+std::string_view metric_state_name(CircuitBreaker::State state) {
+  switch (state) {
+    case CircuitBreaker::State::kClosed:
+      return "closed";
+    case CircuitBreaker::State::kOpen:
+      return "open";
+    case CircuitBreaker::State::kHalfOpen:
+      return "half_open";
+  }
+  return "unknown";
+}
+
 }  // namespace
 
 // One endpoint: its channel and its circuit breaker.
@@ -79,7 +92,80 @@ struct Client::Shared {
 
   std::shared_ptr<Endpoint> endpoint(const transport::Address& address);
   resilience::Hedger* hedger(const std::string& method);
+  // The collector: the counters above and each endpoint's breaker (docs/metrics.md).
+  void write_metrics(MetricWriter& out);
 };
+
+void Client::Shared::write_metrics(MetricWriter& out) {
+  auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  const Counters& c = counters;
+  out.counter("meshrpc_client_cluster_calls_total",
+              "Calls made through a cluster::Client (each sends one or more attempts).", {},
+              get(c.calls));
+  out.counter("meshrpc_client_attempts_total",
+              "Attempts a cluster::Client sent: first attempts, retries and hedges.", {},
+              get(c.attempts));
+  out.counter("meshrpc_client_retries_total", "Attempts sent after an attempt of the call failed.",
+              {}, get(c.retries));
+  out.counter("meshrpc_client_hedges_total",
+              "Attempts sent while another attempt of the call was outstanding.", {},
+              get(c.hedges));
+  out.counter("meshrpc_client_retry_budget_refusals_total",
+              "Retries and hedges the retry budget refused.", {}, get(c.retries_budget_denied));
+  out.counter("meshrpc_client_hedge_load_refusals_total",
+              "Hedges the hedging policy's extra-load cap refused.", {}, get(c.hedges_load_denied));
+  out.counter("meshrpc_client_pushback_stops_total",
+              "Retries prevented by a server's do-not-retry pushback.", {}, get(c.pushback_stops));
+  out.counter("meshrpc_client_pushback_delays_total",
+              "Retries delayed by a server's retry-after pushback.", {}, get(c.pushback_delays));
+  out.counter("meshrpc_client_attempts_cancelled_total",
+              "Outstanding attempts cancelled because another attempt decided the call.", {},
+              get(c.losers_cancelled));
+  if (!options.circuit_breaker) return;
+
+  std::vector<std::shared_ptr<Endpoint>> list;
+  {
+    std::shared_lock lock(endpoints_mutex);
+    list.reserve(endpoints.size());
+    for (const auto& [key, endpoint] : endpoints) list.push_back(endpoint);
+  }
+  const runtime::TimePoint now = env.now();
+  for (const auto& endpoint : list) {
+    if (!endpoint->breaker) continue;
+    CircuitBreaker::State state;
+    uint64_t opened, half_opened, closed, rejected;
+    {
+      std::lock_guard lock(endpoint->mutex);
+      CircuitBreaker& breaker = *endpoint->breaker;
+      state = breaker.state(now);  // an open period that ran out is half-open now
+      opened = breaker.times_opened();
+      half_opened = breaker.times_half_opened();
+      closed = breaker.times_closed();
+      rejected = breaker.calls_rejected();
+    }
+    const std::string& name = endpoint->breaker->name();
+    for (CircuitBreaker::State s : {CircuitBreaker::State::kClosed, CircuitBreaker::State::kOpen,
+                                    CircuitBreaker::State::kHalfOpen}) {
+      out.gauge("meshrpc_client_circuit_state",
+                "1 for the state the endpoint's circuit breaker is in, 0 for the others.",
+                {{"endpoint", name}, {"state", std::string(metric_state_name(s))}},
+                s == state ? 1.0 : 0.0);
+    }
+    const std::pair<CircuitBreaker::State, uint64_t> transitions[] = {
+        {CircuitBreaker::State::kOpen, opened},
+        {CircuitBreaker::State::kHalfOpen, half_opened},
+        {CircuitBreaker::State::kClosed, closed}};
+    for (const auto& [to, count] : transitions) {
+      out.counter("meshrpc_client_circuit_transitions_total",
+                  "Circuit breaker state changes, by the state entered.",
+                  {{"endpoint", name}, {"to", std::string(metric_state_name(to))}}, count);
+    }
+    out.counter("meshrpc_client_circuit_rejections_total",
+                "Attempts not sent because the endpoint's circuit was open (or its half-open "
+                "probes were all in flight).",
+                {{"endpoint", name}}, rejected);
+  }
+}
 
 std::shared_ptr<Client::Endpoint> Client::Shared::endpoint(const transport::Address& address) {
   const std::string key = address.to_string();
@@ -159,10 +245,10 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     if (options.timeout) deadline_ = std::min(deadline_, env.now() + *options.timeout);
     if (options.parent != nullptr) {
       deadline_ = std::min(deadline_, options.parent->deadline());
-      for (const auto& entry : options.parent->metadata()) {
-        if (std::string_view(entry.first).starts_with(core::kPropagatedMetadataPrefix) &&
-            core::find_metadata(options.metadata, entry.first) == nullptr) {
-          options.metadata.push_back(entry);
+      // The trace entries and a traceparent naming the parent's span (server_context.h).
+      for (auto& entry : options.parent->propagated_metadata()) {
+        if (core::find_metadata(options.metadata, entry.first) == nullptr) {
+          options.metadata.push_back(std::move(entry));
         }
       }
     }
@@ -303,6 +389,7 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     attempt.sent_at = now;
     attempt.breaker_admitted = admitted;
     attempt.endpoint = std::move(endpoint);
+    route_->on_attempt_sent(*attempt.endpoint, !failed_.empty());
     ++outstanding_;
     const size_t index = attempts_.size() - 1;
     attempt.endpoint->channel.async_call(
@@ -571,7 +658,12 @@ ClientOptions validated(ClientOptions options) {
 Client::Client(runtime::Env& env, transport::Network& network, ClientOptions options)
     : env_(env),
       options_(validated(std::move(options))),
-      shared_(std::make_shared<Shared>(env, network, options_)) {}
+      shared_(std::make_shared<Shared>(env, network, options_)) {
+  if (options_.metrics != nullptr) {
+    metrics_registration_ = options_.metrics->add(
+        [shared = shared_](MetricWriter& writer) { shared->write_metrics(writer); });
+  }
+}
 
 Client::~Client() {
   shared_->closed.store(true, std::memory_order_release);

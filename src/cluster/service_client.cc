@@ -1,6 +1,7 @@
 #include "meshrpc/cluster/service_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -33,6 +34,8 @@ struct ServiceClient::State {
   runtime::Random random;
   std::optional<resilience::OutlierDetector> outliers;  // when outlier detection is on
   uint64_t outlier_panic_picks = 0;
+  // Attempts that failed over; counted without the mutex (once per failed-over attempt).
+  std::atomic<uint64_t> failovers{0};
 
   // Active health checks (when on): consecutive results per listed provider.
   struct Health {
@@ -127,6 +130,10 @@ class ProviderRoute final : public Route {
   }
 
   bool has_alternatives() const override { return true; }
+
+  void on_attempt_sent(const Client::Endpoint&, bool after_failure) override {
+    if (after_failure) state_->failovers.fetch_add(1, std::memory_order_relaxed);
+  }
 
   void on_attempt_finished(const Client::Endpoint& endpoint, runtime::TimePoint now,
                            runtime::Duration latency, const core::CallResult& result) override {
@@ -307,6 +314,37 @@ ServiceClient::ServiceClient(Client& client, ProviderRegistry& registry, std::st
     asio::co_spawn(checker_executor_, check_health(client_, state_, checked(*options.health_check)),
                    asio::detached);
   }
+  if (MetricRegistry* metrics = client_.options().metrics) {
+    metrics_registration_ = metrics->add([this](MetricWriter& out) { write_metrics(out); });
+  }
+}
+
+void ServiceClient::write_metrics(MetricWriter& out) const {
+  const ServiceClientStats s = stats();
+  const MetricLabels labels = {{"service", service_}};
+  out.counter("meshrpc_service_client_ejections_total", "Providers ejected by outlier detection.",
+              labels, s.outlier_ejections);
+  out.counter("meshrpc_service_client_ejection_returns_total",
+              "Ejected providers back in rotation after their ejection time.", labels,
+              s.outlier_returns);
+  out.counter("meshrpc_service_client_panic_picks_total",
+              "Picks that ignored ejection and health because nothing else was left.", labels,
+              s.outlier_panic_picks);
+  out.gauge("meshrpc_service_client_providers_ejected", "Providers ejected now.", labels,
+            static_cast<double>(s.providers_ejected));
+  out.gauge("meshrpc_service_client_providers", "Providers listed now.", labels,
+            static_cast<double>(s.providers));
+  out.counter("meshrpc_service_client_failovers_total",
+              "Attempts sent to another provider after one failed (or had its circuit open) "
+              "in the same call.",
+              labels, s.failovers);
+  out.counter("meshrpc_service_client_health_checks_total", "Active health checks that ended.",
+              labels, s.health_checks);
+  out.counter("meshrpc_service_client_health_check_failures_total",
+              "Active health checks that failed.", labels, s.health_check_failures);
+  out.gauge("meshrpc_service_client_providers_failing_checks",
+            "Providers out of rotation because they fail health checks now.", labels,
+            static_cast<double>(s.providers_failing_checks));
 }
 
 core::ClientStream ServiceClient::open_stream(std::string method, core::StreamOptions options) {
@@ -334,6 +372,8 @@ ServiceClientStats ServiceClient::stats() const {
     stats.outlier_returns = state_->outliers->stats().returns;
     stats.providers_ejected = state_->outliers->ejected_count(client_.env().now());
   }
+  stats.failovers = state_->failovers.load(std::memory_order_relaxed);
+  if (state_->providers) stats.providers = state_->providers->providers.size();
   stats.health_checks = state_->health_checks;
   stats.health_check_failures = state_->health_check_failures;
   for (const auto& [node_id, health] : state_->health) {

@@ -347,10 +347,13 @@ class BroadcastStream {
 };
 
 // Starts broadcasts through one Client and counts what they do. Cheap; one per client is
-// plenty. Valid while the client lives.
+// plenty. Valid while the client lives. Its stats() are exposed as meshrpc_broadcast_* in the
+// client's registry (ClientOptions::metrics; docs/metrics.md).
 class Broadcaster {
  public:
   explicit Broadcaster(Client& client);
+  Broadcaster(const Broadcaster&) = delete;
+  Broadcaster& operator=(const Broadcaster&) = delete;
 
   // One request for every target (each call shares its bytes: N targets hold one copy).
   // Completion signature void(std::vector<TargetResult>), one per target, in target order.
@@ -509,6 +512,8 @@ class Broadcaster {
 
   Client& client_;
   std::shared_ptr<detail::BroadcastCounters> counters_;
+  // Last, so destroyed first; its collector holds counters_ itself.
+  MetricRegistry::Registration metrics_registration_;
 };
 
 }  // namespace meshrpc::cluster

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "meshrpc/base/buffer.h"
+#include "meshrpc/base/metric_registry.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/codec/method.h"
 #include "meshrpc/codec/unary_call.h"
@@ -86,6 +87,13 @@ struct ClientOptions {
   // nullopt turns breakers off.
   std::optional<resilience::CircuitBreakerOptions> circuit_breaker =
       resilience::CircuitBreakerOptions{};
+  // Where the client's resilience decisions are exposed (docs/metrics.md, "Resilience and
+  // cluster"): its ClientStats as meshrpc_client_* counters, and per endpoint the circuit
+  // breaker's state, transitions and rejections. One collector reads the counters the client
+  // keeps anyway, so a call costs nothing more. ServiceClients and Broadcasters over this
+  // client register into the same registry. nullptr: nothing is registered. (The channels'
+  // own per-call metrics follow `channel.metrics`.)
+  MetricRegistry* metrics = &MetricRegistry::global();
 };
 
 struct CallOptions : core::CallOptions {
@@ -251,6 +259,8 @@ class Client {
   std::shared_ptr<Shared> shared_;
   std::mutex invokers_mutex_;
   std::unordered_map<std::string, std::unique_ptr<EndpointInvoker>> invokers_;
+  // Last, so destroyed first: no collector reads shared_ once the client is going.
+  MetricRegistry::Registration metrics_registration_;
 };
 
 // Where a call's attempts go. A unicast call has one endpoint; a call to a service picks a
@@ -267,6 +277,11 @@ class Route {
   // a retry goes at once (the backoff protects an endpoint, and this is another one), and a
   // call that runs out of attempts says so.
   virtual bool has_alternatives() const = 0;
+  // An attempt next() routed is being sent to `endpoint`; `after_failure`: an earlier attempt
+  // of the call failed or was refused (an open circuit), so this one fails over.
+  virtual void on_attempt_sent(const Client::Endpoint& endpoint, bool after_failure) {
+    (void)endpoint, (void)after_failure;
+  }
   // Each attempt that next() routed ends here (cancelled losers too), for load feedback.
   virtual void on_attempt_finished(const Client::Endpoint& endpoint, runtime::TimePoint now,
                                    runtime::Duration latency, const core::CallResult& result) {

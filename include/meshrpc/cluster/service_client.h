@@ -41,6 +41,9 @@
 // provider that is down before a call has to (an idle service, or the first call after a
 // deploy), at the cost of one small call per provider per interval from every client.
 //
+// Metrics (docs/metrics.md): ejections, returns, failovers, health checks and the providers
+// ejected now, labelled with the service, in the client's registry (ClientOptions::metrics).
+//
 // Threading: any method from any thread; the balancer is guarded by a mutex (held for a pick
 // or a feedback, a few hundred nanoseconds). Lifetime: the client and registry outlive it;
 // calls in flight keep its balancer alive.
@@ -102,6 +105,8 @@ struct ServiceClientStats {
   uint64_t health_checks = 0;           // health-check calls that ended
   uint64_t health_check_failures = 0;   // of which failed
   size_t providers_failing_checks = 0;  // out of rotation by health checks now
+  uint64_t failovers = 0;  // attempts sent after one of the call failed (or met an open circuit)
+  size_t providers = 0;    // listed at the time of the call to stats()
 };
 
 class ServiceClient final : public core::CallInvoker {
@@ -148,6 +153,7 @@ class ServiceClient final : public core::CallInvoker {
  private:
   void start(std::string method, Buffer request, CallOptions options,
              asio::any_io_executor completion_executor, CallHandler handler);
+  void write_metrics(MetricWriter& out) const;
 
   Client& client_;
   ProviderRegistry& registry_;
@@ -156,6 +162,9 @@ class ServiceClient final : public core::CallInvoker {
   ProviderRegistry::WatchId watch_ = 0;
   // Where the health checker runs, when health checks are on.
   asio::any_io_executor checker_executor_;
+  // Its stats() as meshrpc_service_client_*{service=...}, in the client's registry
+  // (ClientOptions::metrics). Last, so destroyed first: no collector runs once it goes.
+  MetricRegistry::Registration metrics_registration_;
 };
 
 }  // namespace meshrpc::cluster
