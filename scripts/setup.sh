@@ -15,7 +15,7 @@ packages=(
   # tests only: a real etcd for the etcd resolver's tests (never a build dependency)
   etcd-server
   # tests only: curl for the HTTP gateway tests, promtool (prometheus) to validate /metrics
-  curl prometheus
+  curl prometheus chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libgrpc++-dev protobuf-compiler-grpc python3)

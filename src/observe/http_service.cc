@@ -12,6 +12,8 @@
 #include "json_gateway.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/observe/metrics_page.h"
+#include "meshrpc/observe/rpcz_page.h"
+#include "meshrpc/observe/status_page.h"
 
 namespace meshrpc::observe {
 
@@ -123,6 +125,8 @@ HttpResponse HttpService::State::services() const {
 std::shared_ptr<HttpService> HttpService::attach(codec::Server& server, Options options) {
   auto service = std::make_shared<HttpService>(server, options);
   if (options.metrics != nullptr) service->add_page("/metrics", metrics_page(*options.metrics));
+  service->add_page("/rpcz", rpcz_page(server));
+  if (options.metrics != nullptr) add_status_pages(*service, server, *options.metrics);
   server.set_http_handler(service);
   return service;
 }
