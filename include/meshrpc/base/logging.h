@@ -129,6 +129,9 @@ inline bool log_enabled(LogComponent component, spdlog::level::level_enum level)
          log_level_cache[static_cast<size_t>(component)].load(std::memory_order_relaxed);
 }
 
+// Whether warnings and errors are rate-limited (tests that count lines turn it off).
+inline constinit std::atomic<bool> log_rate_limit_enabled{true};
+
 // One call site's rate limit (warnings and errors). Lock-free: a window is claimed by CAS.
 class LogSite {
  public:
@@ -151,7 +154,10 @@ template <typename... Args>
 void log_at(LogSite& site, LogComponent component, spdlog::source_loc where,
             spdlog::level::level_enum level, fmt::format_string<Args...> format, Args&&... args) {
   uint64_t suppressed = 0;
-  if (level >= spdlog::level::warn && !site.admit(log_now_ms(), suppressed)) return;
+  if (level >= spdlog::level::warn && log_rate_limit_enabled.load(std::memory_order_relaxed) &&
+      !site.admit(log_now_ms(), suppressed)) {
+    return;
+  }
   fmt::memory_buffer text;
   fmt::format_to(std::back_inserter(text), format, std::forward<Args>(args)...);
   write_line(where, component, level, std::string_view(text.data(), text.size()), suppressed);
