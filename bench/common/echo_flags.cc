@@ -76,4 +76,11 @@ void add_server_flags(CLI::App& app, ServerFlags& flags) {
       ->check(CLI::Range(1.0, 86400.0));
 }
 
+void add_metrics_flag(CLI::App& app, bool& enabled) {
+  app.add_option("--metrics", enabled, "on: record call metrics (the default); off: none")
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, bool>{{"on", true}, {"off", false}}))
+      ->default_str("on");
+}
+
 }  // namespace meshrpc::bench

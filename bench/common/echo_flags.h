@@ -3,6 +3,7 @@
 //   client: --target HOST:PORT --payload BYTES --inflight N --duration SECONDS
 //           [--warmup SECONDS] [--connections N] [--mode unary|stream]
 //   server: --listen HOST:PORT --threads T [--max-lifetime SECONDS]
+// meshrpc's pair also takes --metrics on|off (add_metrics_flag; the peers record nothing).
 // Only 127.0.0.1 is accepted as HOST: these binaries load a machine to its limit and must
 // never be pointed at anything but the loopback interface.
 #pragma once
@@ -66,5 +67,11 @@ inline constexpr double kMaxDurationSeconds = 600;
 
 void add_client_flags(CLI::App& app, ClientFlags& flags);
 void add_server_flags(CLI::App& app, ServerFlags& flags);
+
+// meshrpc's echo server and client only: `--metrics on|off` (default on). Off sets
+// ServerOptions::metrics / ChannelOptions::metrics to null, so no call records anything; the
+// metrics_overhead comparison in bench/run runs both (docs/performance.md). Kept out of
+// add_*_flags so that the peers, which have no metrics to turn off, reject it.
+void add_metrics_flag(CLI::App& app, bool& enabled);
 
 }  // namespace meshrpc::bench

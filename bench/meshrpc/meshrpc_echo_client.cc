@@ -2,6 +2,7 @@
 // connection each), reporting like every peer client:
 //   --mode unary   keeps --inflight /bench.Echo/Echo calls outstanding;
 //   --mode stream  opens --inflight /bench.Echo/Stream streams and counts the messages.
+// --metrics off turns off the channels' call metrics (ChannelOptions::metrics = null).
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "../common/client_run.h"
@@ -165,14 +167,19 @@ int main(int argc, char** argv) {
   CLI::App app("meshrpc echo client (benchmark)");
   bench::ClientFlags flags;
   bench::add_client_flags(app, flags);
+  bool metrics = true;
+  bench::add_metrics_flag(app, metrics);
   CLI11_PARSE(app, argc, argv);
 
   runtime::RealEnv env(runtime::RealEnv::Options{.threads = 1});
   transport::TcpNetwork network(env);
   std::vector<std::unique_ptr<core::Channel>> channels;
   for (uint32_t i = 0; i < flags.connections; ++i) {
+    core::ChannelOptions options;
+    if (!metrics) options.metrics = nullptr;
     channels.push_back(std::make_unique<core::Channel>(
-        env, network, transport::Address{flags.target.host, flags.target.port}));
+        env, network, transport::Address{flags.target.host, flags.target.port},
+        std::move(options)));
   }
   int code = 0;
   if (flags.mode == bench::Mode::kStream) {

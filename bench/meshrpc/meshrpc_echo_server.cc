@@ -1,8 +1,10 @@
 // meshrpc echo server for bench/run, on a RealEnv of --threads io threads over TCP:
 //   /bench.Echo/Echo    answers with the request bytes;
 //   /bench.Echo/Stream  reads one message and writes it back until the client cancels.
+// --metrics off turns off the server's call metrics (ServerOptions::metrics = null).
 #include <CLI/CLI.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <utility>
 
 #include "../common/echo_flags.h"
 #include "../common/server_lifetime.h"
@@ -17,11 +19,15 @@ int main(int argc, char** argv) {
   CLI::App app("meshrpc echo server (benchmark)");
   bench::ServerFlags flags;
   bench::add_server_flags(app, flags);
+  bool metrics = true;
+  bench::add_metrics_flag(app, metrics);
   CLI11_PARSE(app, argc, argv);
 
   runtime::RealEnv env(runtime::RealEnv::Options{.threads = flags.threads});
   transport::TcpNetwork network(env);
-  core::Server server(env, network);
+  core::ServerOptions options;
+  if (!metrics) options.metrics = nullptr;
+  core::Server server(env, network, std::move(options));
   server.register_method(
       "/bench.Echo/Echo",
       [](core::ServerContext&, Buffer request) -> awaitable<Result<Buffer>> { co_return request; });
