@@ -17,6 +17,7 @@
 #include "meshrpc/cluster/client.h"
 #include "meshrpc/cluster/service_client.h"
 #include "meshrpc/core/server.h"
+#include "tests/support/metric_capture.h"
 #include "tests/support/sim_harness.h"
 
 namespace meshrpc::cluster {
@@ -26,47 +27,8 @@ using namespace std::chrono_literals;
 using ::meshrpc::testing::IsOk;
 using ::meshrpc::testing::StatusIs;
 
-// Every sample of a collection, keyed "name{label=value,...}"; the same key written twice
-// (two sources of one series) adds up, as the exposition does.
-class CapturingWriter final : public MetricWriter {
- public:
-  void counter(std::string_view name, std::string_view, const MetricLabels& labels,
-               uint64_t value) override {
-    values[key(name, labels)] += static_cast<double>(value);
-  }
-  void gauge(std::string_view name, std::string_view, const MetricLabels& labels,
-             double value) override {
-    values[key(name, labels)] += value;
-  }
-  void histogram(std::string_view name, std::string_view, const MetricLabels& labels,
-                 const HistogramSnapshot& snapshot, double) override {
-    values[key(std::string(name) + "_count", labels)] += static_cast<double>(snapshot.count);
-  }
-
-  static std::string key(std::string_view name, const MetricLabels& labels) {
-    std::string out(name);
-    out += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (i > 0) out += ',';
-      out += labels[i].first + "=" + labels[i].second;
-    }
-    return out + '}';
-  }
-
-  // The value, or -1 when nothing was written under `key` (so a missing series fails).
-  double at(const std::string& key) const {
-    auto it = values.find(key);
-    return it == values.end() ? -1 : it->second;
-  }
-
-  std::map<std::string, double> values;
-};
-
-CapturingWriter collect(const MetricRegistry& registry) {
-  CapturingWriter writer;
-  registry.collect(writer);
-  return writer;
-}
+using ::meshrpc::testing::CapturingWriter;
+using ::meshrpc::testing::collect;
 
 resilience::RetryPolicy fixed_retry(int attempts, runtime::Duration backoff = 10ms) {
   resilience::RetryPolicy policy;

@@ -13,6 +13,7 @@
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/core/channel.h"
 #include "meshrpc/core/server.h"
+#include "tests/support/metric_capture.h"
 #include "tests/support/sim_harness.h"
 
 namespace meshrpc::core {
@@ -22,48 +23,8 @@ using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using ::meshrpc::testing::IsOk;
 
-// Captures one collection as "name{label=value,...}" -> value, labels in the order written;
-// a histogram as its _count and _sum (raw units). Repeated keys add, as the exposition does.
-class CapturingWriter final : public MetricWriter {
- public:
-  void counter(std::string_view name, std::string_view, const MetricLabels& labels,
-               uint64_t value) override {
-    values[key(name, labels)] += static_cast<double>(value);
-  }
-  void gauge(std::string_view name, std::string_view, const MetricLabels& labels,
-             double value) override {
-    values[key(name, labels)] += value;
-  }
-  void histogram(std::string_view name, std::string_view, const MetricLabels& labels,
-                 const HistogramSnapshot& snapshot, double) override {
-    values[key(std::string(name) + "_count", labels)] += static_cast<double>(snapshot.count);
-    values[key(std::string(name) + "_sum", labels)] += static_cast<double>(snapshot.sum);
-  }
-
-  static std::string key(std::string_view name, const MetricLabels& labels) {
-    std::string out(name);
-    out += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (i > 0) out += ',';
-      out += labels[i].first + "=" + labels[i].second;
-    }
-    return out + '}';
-  }
-
-  // The value, or -1 if nothing was written under `key` (so a missing series fails EXPECT_EQ).
-  double at(const std::string& key) const {
-    auto it = values.find(key);
-    return it == values.end() ? -1 : it->second;
-  }
-
-  std::map<std::string, double> values;
-};
-
-CapturingWriter collect(const MetricRegistry& registry) {
-  CapturingWriter writer;
-  registry.collect(writer);
-  return writer;
-}
+using ::meshrpc::testing::CapturingWriter;
+using ::meshrpc::testing::collect;
 
 class MetricsTest : public ::testing::Test {
  protected:
