@@ -22,7 +22,9 @@
 
 #include "call_metrics.h"
 #include "connection_sink.h"
+#include "meshrpc/base/logging.h"
 #include "meshrpc/core/method_name.h"
+#include "meshrpc/core/trace.h"
 #include "meshrpc/runtime/buggify.h"
 #include "meshrpc/wire/preface.h"
 
@@ -119,6 +121,26 @@ void ServerMetrics::write(MetricWriter& writer) const {
   writer.counter("meshrpc_server_streams_opened_total",
                  "Calls of streaming methods dispatched to their handler.", {},
                  streams_opened.value());
+}
+
+}  // namespace
+
+namespace {
+
+// A handler's failure, with the call's trace so it can be found in /rpcz and across services:
+// bugs (INTERNAL, UNKNOWN, DATA_LOSS) as warnings (rate-limited per site), the rest at debug.
+void log_failed_call(const ServerContext& context, const Status& status) {
+  const StatusCode code = status.code();
+  if (code == StatusCode::kInternal || code == StatusCode::kUnknown ||
+      code == StatusCode::kDataLoss) {
+    MESHRPC_LOG_WARN("call {} from {} failed: {} trace_id={} span_id={}", context.method(),
+                     context.peer().to_string(), status.to_string(), context.trace_id().to_hex(),
+                     span_id_hex(context.span_id()));
+  } else {
+    MESHRPC_LOG_DEBUG("call {} from {} failed: {} trace_id={} span_id={}", context.method(),
+                      context.peer().to_string(), status.to_string(), context.trace_id().to_hex(),
+                      span_id_hex(context.span_id()));
+  }
 }
 
 }  // namespace
@@ -630,6 +652,7 @@ awaitable<Server::State::Outcome> Server::State::invoke(
   for (size_t i = ran; i-- > 0;) {
     interceptors[i]->after_handler(context, final_status, env.now() - start);
   }
+  if (!final_status.ok()) log_failed_call(context, final_status);
   co_return outcome;
 }
 

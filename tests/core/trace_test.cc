@@ -14,12 +14,14 @@
 #include "meshrpc/core/channel.h"
 #include "meshrpc/core/server.h"
 #include "meshrpc/core/server_context.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/sim_harness.h"
 
 namespace meshrpc::core {
 namespace {
 
 using ::meshrpc::testing::IsOk;
+using ::meshrpc::testing::StatusIs;
 
 constexpr std::string_view kExample = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -138,6 +140,10 @@ class TracePropagationTest : public ::testing::Test {
               co_await downstream_->async_call("/test/B", Buffer(), options, asio::use_awaitable);
           co_return std::move(result).into_result();
         });
+    server_->register_method("/test/Broken",
+                             [](ServerContext&, Buffer) -> awaitable<Result<Buffer>> {
+                               co_return internal_error("disk on fire");
+                             });
     auto a_address = server_->start(harness_.listen_address());
     ASSERT_TRUE(a_address.ok()) << a_address.status();
     ChannelOptions client_options;
@@ -157,10 +163,10 @@ class TracePropagationTest : public ::testing::Test {
                 ctx.parent_span_id()};
   }
 
-  Status call_a(CallOptions options) {
+  Status call_a(CallOptions options, std::string method = "/test/A") {
     return harness_.run_client([&]() -> awaitable<Status> {
       CallResult result =
-          co_await client_->async_call("/test/A", Buffer(), options, asio::use_awaitable);
+          co_await client_->async_call(method, Buffer(), options, asio::use_awaitable);
       co_return result.status;
     });
   }
@@ -195,6 +201,18 @@ TEST_F(TracePropagationTest, DownstreamCallSharesTheTraceWithANewParent) {
   EXPECT_EQ(spans.recent[0].trace_id, a_.trace_id);
   EXPECT_EQ(spans.recent[0].span_id, b_.parent_span_id);
   EXPECT_EQ(spans.recent[0].parent_span_id, a_.span_id);
+}
+
+TEST_F(TracePropagationTest, AFailedCallIsLoggedWithItsTraceId) {
+  testing::LogCapture logs;
+  CallOptions options;
+  options.metadata.emplace_back("traceparent", std::string(kExample));
+  EXPECT_THAT(call_a(options, "/test/Broken"), StatusIs(StatusCode::kInternal));
+  // A bug-class failure is a warning naming the call, the status and the trace.
+  EXPECT_EQ(logs.count("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"), 1) << logs.text();
+  EXPECT_EQ(logs.count("call /test/Broken from"), 1) << logs.text();
+  EXPECT_EQ(logs.count("disk on fire"), 1) << logs.text();
+  EXPECT_EQ(logs.count("component=core"), 1) << logs.text();
 }
 
 TEST_F(TracePropagationTest, ACallWithoutTraceparentStartsATrace) {
