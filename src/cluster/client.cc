@@ -23,7 +23,6 @@ namespace {
 
 // Attempts after the first carry their number, so a server (and its logs) can tell a retry
 // or hedge from a new call.
-constexpr std::string_view kAttemptMetadataKey = "meshrpc-attempt";
 
 int64_t to_ms(runtime::Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -383,7 +382,8 @@ class UnaryCall : public std::enable_shared_from_this<UnaryCall> {
     options.deadline = resilience::attempt_deadline(now, deadline_, policy_);
     // Wait-for-ready bounds the whole call, not each attempt: what is left of it.
     if (ready_deadline_ && *ready_deadline_ > now) options.wait_for_ready = *ready_deadline_ - now;
-    if (number > 1) options.metadata.emplace_back(kAttemptMetadataKey, std::to_string(number));
+    if (number > 1)
+      options.metadata.emplace_back(core::kAttemptMetadataKey, std::to_string(number));
 
     auto& attempt = *attempts_.emplace_back(std::make_unique<Attempt>());
     attempt.sent_at = now;

@@ -34,6 +34,7 @@ void assign(CallSpan& slot, const CallSpanView& view) {
   slot.parent_span_id = view.parent_span_id;
   slot.request_bytes = view.request_bytes;
   slot.response_bytes = view.response_bytes;
+  slot.attempt = view.attempt;
 }
 
 // Slowest first; equal durations: the later one first (stable across snapshots).

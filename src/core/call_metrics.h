@@ -94,6 +94,7 @@ class CallRecord {
     span_.parent_span_id = parent_span_id;
     described_ = true;
   }
+  void set_attempt(uint32_t attempt) { span_.attempt = attempt; }
   // Payload bytes of this call, for its span (metrics count bytes separately).
   void count_request_bytes(size_t bytes) { span_.request_bytes += bytes; }
   void count_response_bytes(size_t bytes) { span_.response_bytes += bytes; }

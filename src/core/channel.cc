@@ -418,6 +418,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     if (spans_) {
       call.record.describe(call.method, &spans_->endpoint, CallSpan::Side::kClient,
                            call.trace.trace_id, call.trace.parent_id, call.parent_span_id);
+      call.record.set_attempt(attempt_number(call.metadata));
     }
   }
 

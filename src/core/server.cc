@@ -39,6 +39,17 @@ const std::string* find_metadata(const Metadata& metadata, std::string_view key)
   return nullptr;
 }
 
+uint32_t attempt_number(const Metadata& metadata) {
+  const std::string* value = find_metadata(metadata, kAttemptMetadataKey);
+  if (value == nullptr || value->empty() || value->size() > 10) return 1;
+  uint64_t number = 0;
+  for (char c : *value) {
+    if (c < '0' || c > '9') return 1;
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return number >= 1 && number <= (uint64_t{1} << 31) ? static_cast<uint32_t>(number) : 1;
+}
+
 class ServerConnection;
 
 namespace {
@@ -328,6 +339,7 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
     const std::optional<TraceParent> trace = find_traceparent(headers.metadata);
     record.describe(headers.method, &peer, CallSpan::Side::kServer,
                     trace ? trace->trace_id : TraceId{}, 0, trace ? trace->parent_id : 0);
+    record.set_attempt(attempt_number(headers.metadata));
     record.finish(status);
     return reject(id, std::move(status));
   }
@@ -342,6 +354,7 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
   const ServerContext& described = *call.context;  // lives as long as the record: see Call
   call.record.describe(described.method(), &described.peer(), CallSpan::Side::kServer,
                        described.trace_id(), described.span_id(), described.parent_span_id());
+  call.record.set_attempt(attempt_number(described.metadata()));
   if (!unknown) call.method = &*found;
   const bool streaming = !unknown && found->second.stream_handler;
   // A stream is dispatched at once; so is an unknown method, rejected without waiting for a
@@ -788,6 +801,7 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
                             state->call_log.get());
   record.describe(context.method(), &context.peer(), CallSpan::Side::kServer, context.trace_id(),
                   context.span_id(), context.parent_span_id());
+  record.set_attempt(attempt_number(context.metadata()));
   auto reject = [&record](Status status) {
     record.finish(status);
     return status;

@@ -44,19 +44,21 @@ boost::json::object span_json(const core::CallSpan& span, runtime::TimePoint now
       span.parent_span_id != 0 ? core::span_id_hex(span.parent_span_id) : std::string();
   out["request_bytes"] = span.request_bytes;
   out["response_bytes"] = span.response_bytes;
+  out["attempt"] = span.attempt;
   return out;
 }
 
 std::string text_table(const char* title, const std::vector<const core::CallSpan*>& spans) {
   std::string out = std::string(title) + " (" + std::to_string(spans.size()) + ")\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-6s %-32s %-22s %12s %-18s %-32s %8s %8s  %s\n", "side",
-                "method", "peer", "duration_us", "code", "trace_id", "req_B", "resp_B", "message");
+  std::snprintf(line, sizeof line, "%-6s %-32s %-22s %7s %12s %-18s %-32s %8s %8s  %s\n", "side",
+                "method", "peer", "attempt", "duration_us", "code", "trace_id", "req_B", "resp_B",
+                "message");
   out += line;
   for (const core::CallSpan* span : spans) {
     const std::string peer = span->peer.host.empty() ? "-" : span->peer.to_string();
-    std::snprintf(line, sizeof line, "%-6s %-32s %-22s %12lld %-18s %-32s %8llu %8llu  ",
-                  side_name(span->side), span->method.c_str(), peer.c_str(),
+    std::snprintf(line, sizeof line, "%-6s %-32s %-22s %7u %12lld %-18s %-32s %8llu %8llu  ",
+                  side_name(span->side), span->method.c_str(), peer.c_str(), span->attempt,
                   static_cast<long long>(micros(span->duration)),
                   std::string(status_code_name(span->code)).c_str(),
                   span->trace_id.valid() ? span->trace_id.to_hex().c_str() : "-",

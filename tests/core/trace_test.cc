@@ -203,6 +203,15 @@ TEST_F(TracePropagationTest, DownstreamCallSharesTheTraceWithANewParent) {
   EXPECT_EQ(spans.recent[0].parent_span_id, a_.span_id);
 }
 
+TEST(AttemptNumber, IsOneUnlessAValidNumberIsSent) {
+  EXPECT_EQ(attempt_number({}), 1u);
+  EXPECT_EQ(attempt_number({{"meshrpc-attempt", "2"}}), 2u);
+  EXPECT_EQ(attempt_number({{"meshrpc-attempt", "17"}}), 17u);
+  for (const char* bad : {"", "0", "-1", "2x", " 2", "99999999999", "4294967296"}) {
+    EXPECT_EQ(attempt_number({{"meshrpc-attempt", bad}}), 1u) << '"' << bad << '"';
+  }
+}
+
 TEST_F(TracePropagationTest, AFailedCallIsLoggedWithItsTraceId) {
   testing::LogCapture logs;
   CallOptions options;

@@ -55,6 +55,8 @@ class RpczPageTest : public ::testing::Test {
       core::CallOptions traced;
       traced.metadata.emplace_back("traceparent",
                                    "00-" + std::string(kTrace) + "-00f067aa0ba902b7-01");
+      // As cluster::Client marks a retry: the call's third attempt.
+      traced.metadata.emplace_back(std::string(core::kAttemptMetadataKey), "3");
       core::CallResult b = co_await channel_->async_call("/test/Echo", Buffer::copy_of("hi"),
                                                          traced, asio::use_awaitable);
       if (!b.ok()) co_return b.status;
@@ -119,6 +121,8 @@ TEST_F(RpczPageTest, ListsRecentCallsNewestFirstWithTheirFields) {
   EXPECT_EQ(traced.at("trace_id").as_string(), kTrace);
   EXPECT_EQ(traced.at("request_bytes").to_number<uint64_t>(), 2u);
   EXPECT_EQ(traced.at("response_bytes").to_number<uint64_t>(), 2u);
+  EXPECT_EQ(traced.at("attempt").to_number<uint32_t>(), 3u) << "a retry shows as such";
+  EXPECT_EQ(fail.at("attempt").to_number<uint32_t>(), 1u);
   EXPECT_NE(recent[2].as_object().at("trace_id").as_string(), kTrace);
   const boost::json::array slowest = list(response, "slowest");
   ASSERT_EQ(slowest.size(), 3u);  // by method name: Echo, Echo, Fail

@@ -58,6 +58,9 @@ struct CallSpan {
   uint64_t parent_span_id = 0;  // 0: the call started its trace
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
+  // Which attempt of its call this is: 1 for the first, 2 and up for retries and hedges (the
+  // client sends kAttemptMetadataKey with every attempt after the first).
+  uint32_t attempt = 1;
 
   runtime::TimePoint end() const { return start + duration; }
 };
@@ -76,6 +79,7 @@ struct CallSpanView {
   uint64_t parent_span_id = 0;
   uint64_t request_bytes = 0;
   uint64_t response_bytes = 0;
+  uint32_t attempt = 1;
 };
 
 struct CallLogSnapshot {

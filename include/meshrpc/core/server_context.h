@@ -36,6 +36,13 @@ namespace meshrpc::core {
 // (trace and request ids, baggage).
 inline constexpr std::string_view kPropagatedMetadataPrefix = "meshrpc-trace-";
 
+// Which attempt of a call a request is ("2", "3", ...), sent by clients that retry or hedge
+// (cluster::Client) with every attempt after the first; absent means the first. Servers show it
+// in /rpcz.
+inline constexpr std::string_view kAttemptMetadataKey = "meshrpc-attempt";
+// The attempt number `metadata` carries: 1 when absent or not a number from 1 to 2^31.
+uint32_t attempt_number(const Metadata& metadata);
+
 // The first value of `key` in `metadata`, or nullptr.
 const std::string* find_metadata(const Metadata& metadata, std::string_view key);
 
