@@ -117,6 +117,10 @@ struct ChannelMetrics {
                    connect_failures.value());
     writer.counter("meshrpc_client_streams_opened_total", "Streams opened (open_stream).", labels,
                    streams_opened.value());
+    writer.counter("meshrpc_client_flow_control_stalls_total",
+                   "Times a request or stream message had to wait for the server to grant "
+                   "flow-control window.",
+                   labels, flow_control_stalls.value());
   }
 
   const std::string endpoint;  // host:port
@@ -126,6 +130,7 @@ struct ChannelMetrics {
   Counter connections_closed;
   Counter connect_failures;
   Counter streams_opened;
+  Counter flow_control_stalls;
 };
 
 namespace {
@@ -729,6 +734,8 @@ Channel::Channel(runtime::Env& env, transport::Network& network, transport::Addr
       default_stream_idle_timeout_(options.default_stream_idle_timeout) {
   if (options.metrics != nullptr) {
     metrics_ = std::make_shared<ChannelMetrics>(target_.to_string());
+    // Sub-channels (and their connections) co-own metrics_.
+    options.connection.flow_control_stalls = &metrics_->flow_control_stalls;
     metrics_registration_ = options.metrics->add(
         [metrics = metrics_](MetricWriter& writer) { metrics->write(writer); });
   }

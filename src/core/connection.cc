@@ -383,6 +383,10 @@ bool Connection::pump_outbox(uint64_t stream_id, StreamState& state) {
     const uint64_t allowance = std::min<uint64_t>(
         {state.send.available(), connection_send_.available(), send_limits_.max_frame_bytes});
     if (allowance == 0 && !item.message.empty()) {
+      if (!state.stalled) {
+        state.stalled = true;
+        if (options_.flow_control_stalls != nullptr) options_.flow_control_stalls->increment();
+      }
       if (connection_send_.available() == 0 &&
           std::find(blocked_streams_.begin(), blocked_streams_.end(), stream_id) ==
               blocked_streams_.end()) {
@@ -390,6 +394,7 @@ bool Connection::pump_outbox(uint64_t stream_id, StreamState& state) {
       }
       return false;
     }
+    state.stalled = false;
     Buffer part = item.message.cut_front(allowance);
     const bool last = item.message.empty();
     uint8_t flags = last ? (item.end_stream ? wire::kFlagEndStream : 0) : wire::kFlagContinued;

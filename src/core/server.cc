@@ -106,6 +106,7 @@ struct ServerMetrics {
   std::array<Counter, 3> accepted;
   Counter meshrpc_closed;
   Counter streams_opened;
+  Counter flow_control_stalls;
 };
 
 void ServerMetrics::write(MetricWriter& writer) const {
@@ -132,6 +133,10 @@ void ServerMetrics::write(MetricWriter& writer) const {
   writer.counter("meshrpc_server_streams_opened_total",
                  "Calls of streaming methods dispatched to their handler.", {},
                  streams_opened.value());
+  writer.counter("meshrpc_server_flow_control_stalls_total",
+                 "Times a reply or stream message had to wait for the client to grant "
+                 "flow-control window (a slow reader, or a window too small).",
+                 {}, flow_control_stalls.value());
 }
 
 }  // namespace
@@ -139,11 +144,14 @@ void ServerMetrics::write(MetricWriter& writer) const {
 namespace {
 
 // A handler's failure, with the call's trace so it can be found in /rpcz and across services:
-// bugs (INTERNAL, UNKNOWN, DATA_LOSS) as warnings (rate-limited per site), the rest at debug.
+// bugs (INTERNAL, UNKNOWN, DATA_LOSS of a call nobody cancelled) as warnings (rate-limited per
+// site), the rest at debug.
 void log_failed_call(const ServerContext& context, const Status& status) {
   const StatusCode code = status.code();
-  if (code == StatusCode::kInternal || code == StatusCode::kUnknown ||
-      code == StatusCode::kDataLoss) {
+  // A call cancelled from outside (the client's CANCEL, its deadline, shutdown) may end in
+  // whatever its handler made of the cancellation: not a bug of the handler.
+  if (!context.cancelled() && (code == StatusCode::kInternal || code == StatusCode::kUnknown ||
+                               code == StatusCode::kDataLoss)) {
     MESHRPC_LOG_WARN("call {} from {} failed: {} trace_id={} span_id={}", context.method(),
                      context.peer().to_string(), status.to_string(), context.trace_id().to_hex(),
                      span_id_hex(context.span_id()));
@@ -162,6 +170,8 @@ struct Server::State {
     if (this->options.metrics != nullptr) {
       metrics = std::make_shared<ServerMetrics>();
       other_method_metrics = metrics->method(std::string(detail::kOtherMethodLabel));
+      // Connections count into the metrics, which the state (and so every connection) co-owns.
+      this->options.connection.flow_control_stalls = &metrics->flow_control_stalls;
     }
     if (this->options.rpcz) call_log = std::make_unique<CallLog>(env, *this->options.rpcz);
   }

@@ -231,6 +231,32 @@ TEST_F(MetricsTest, LocalCallsAreCountedLikeNetworkCalls) {
   EXPECT_EQ(m.at(server_key("calls_in_flight", "/test/Slow")), 0);
 }
 
+TEST_F(MetricsTest, MessagesLargerThanTheWindowCountFlowControlStalls) {
+  // Small calls never wait for window.
+  ASSERT_THAT(run_sequence(), IsOk());
+  const std::string server_stalls =
+      CapturingWriter::key("meshrpc_server_flow_control_stalls_total", {});
+  const std::string client_stalls = CapturingWriter::key("meshrpc_client_flow_control_stalls_total",
+                                                         {{"endpoint", address_.to_string()}});
+  EXPECT_EQ(collect(registry_).at(server_stalls), 0);
+  EXPECT_EQ(collect(registry_).at(client_stalls), 0);
+  // 3 MiB each way through a 1 MiB stream window: the request waits for the server's grants
+  // and the reply for the client's, at least twice each (1 MiB goes per window).
+  const std::string big(3 << 20, 'x');
+  ASSERT_THAT(harness_.run_client([&]() -> awaitable<Status> {
+    CallResult echoed = co_await call("/test/Echo", big);
+    if (!echoed.ok()) co_return echoed.status;
+    if (echoed.response.size() != big.size()) co_return internal_error("short reply");
+    co_return Status();
+  }),
+              IsOk());
+  const CapturingWriter after = collect(registry_);
+  EXPECT_GE(after.at(client_stalls), 2) << "the 3 MiB request waited for window";
+  EXPECT_GE(after.at(server_stalls), 2) << "the 3 MiB reply waited for window";
+  EXPECT_LE(after.at(client_stalls), 6);
+  EXPECT_LE(after.at(server_stalls), 6);
+}
+
 TEST_F(MetricsTest, ConnectionsAreCountedClosedWhenTheClientGoes) {
   ASSERT_THAT(harness_.run_client([&]() -> awaitable<Status> {
     CallResult ok = co_await call("/test/Echo", "hello");

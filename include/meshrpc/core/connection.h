@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "meshrpc/base/buffer.h"
+#include "meshrpc/base/counter.h"
 #include "meshrpc/base/status.h"
 #include "meshrpc/core/flow_control.h"
 #include "meshrpc/core/frame_writer.h"
@@ -40,6 +41,10 @@ struct ConnectionOptions {
   wire::Limits limits;
   KeepaliveOptions keepalive;
   FrameWriter::Options writer;
+  // Incremented each time a stream's outgoing message has to wait for flow-control window
+  // (its stream's or the connection's): once per wait, not per retry. Set by the server and
+  // the channel from their metrics; null: not counted. Must outlive the connection.
+  Counter* flow_control_stalls = nullptr;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -153,6 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     uint32_t unread = 0;
     uint64_t held_bytes = 0;
     bool notify_writable = false;  // wants_writable() said true: tell when drained
+    bool stalled = false;          // output waits for window (counted once per wait)
   };
 
   Connection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream, wire::Role role,
