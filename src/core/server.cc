@@ -260,7 +260,10 @@ class ServerConnection final : public Connection::Delegate,
   void close() {
     if (!connection_) {
       closed_ = true;
-      if (stream_) stream_->abort();  // the sniff's read ends; it removes this connection
+      if (stream_) stream_->abort();  // the sniff's read ends
+      // Removed here, not by the sniff: a crash destroys the sniff's frame without running it,
+      // and the state and this connection would keep each other alive. Last: may free `this`.
+      state_->remove(this);
       return;
     }
     cancel_running();

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -184,7 +185,10 @@ TEST(MetricsPage, ServesTheTextFormatAndFiltersWithGrep) {
 
 // Runs `promtool check metrics` on `text`; returns its exit status and output.
 std::pair<int, std::string> promtool_check(const std::string& text) {
-  const std::string out_path = ::testing::TempDir() + "promtool_out.txt";
+  // Named per process and call: ctest runs the tests of this file in parallel processes.
+  static int calls = 0;
+  const std::string out_path = ::testing::TempDir() + "promtool_out." + std::to_string(::getpid()) +
+                               "." + std::to_string(++calls) + ".txt";
   const std::string command = "promtool check metrics > '" + out_path + "' 2>&1";
   FILE* pipe = popen(command.c_str(), "w");
   if (pipe == nullptr) return {-1, "popen failed"};
