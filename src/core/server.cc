@@ -859,6 +859,7 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
 }
 
 Result<transport::Address> Server::start(const transport::Address& address) {
+  if (state_->http_handler) state_->http_handler->on_server_start();
   auto listener = state_->network.listen(address);
   if (!listener.ok()) return listener.status();
   state_->listener = std::move(*listener);

@@ -66,9 +66,9 @@ struct HttpService::State final : detail::SessionOwner,
   const Options options;
   // Written before the server starts (add_page), read-only after.
   std::map<std::string, PageHandler, std::less<>> pages;
-  // The server's typed methods, copied when the first connection arrives (registration is
-  // over by then), so the gateway never reads the codec::Server's own list.
-  std::once_flag methods_once;
+  // The server's typed methods, copied when the server starts (on_server_start: registration
+  // is over, and the copy happens-before every connection), so the gateway never reads the
+  // codec::Server's own list, which goes before the server's connections do.
   std::vector<codec::MethodDescription> methods;
 
   std::atomic<bool> closing_flag{false};
@@ -140,9 +140,10 @@ void HttpService::add_page(std::string path, PageHandler handler) {
   state_->pages[std::move(path)] = std::move(handler);
 }
 
+void HttpService::on_server_start() { state_->methods = state_->server.methods(); }
+
 void HttpService::serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) {
   State& state = *state_;
-  std::call_once(state.methods_once, [&state] { state.methods = state.server.methods(); });
   const detail::SessionLimits limits{state.options.max_body_bytes, state.options.max_header_bytes,
                                      state.options.idle_timeout};
   std::shared_ptr<detail::HttpSession> session;

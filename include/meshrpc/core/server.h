@@ -60,7 +60,8 @@ inline constexpr std::string_view kHealthCheckMethod = "/meshrpc.Health/Check";
 // the first bytes of every connection; one that starts with an HTTP request line is handed
 // here, with the bytes already read.
 //
-// Threading: serve() runs on the stream's executor; shutdown() on any thread.
+// Threading: serve() runs on the stream's executor; shutdown() on any thread; on_server_start()
+// on the thread of Server::start(), before any serve().
 class HttpConnectionHandler {
  public:
   virtual ~HttpConnectionHandler() = default;
@@ -68,6 +69,9 @@ class HttpConnectionHandler {
   virtual void serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) = 0;
   // The server is shutting down (or going away): finish what is in flight, close the rest.
   virtual void shutdown() = 0;
+  // Server::start() calls this on its own thread before it accepts the first connection:
+  // registration is over, so the handler may take a copy of what is registered.
+  virtual void on_server_start() {}
 };
 
 // A unary call made in-process (Server::call_local), for gateways that translate another

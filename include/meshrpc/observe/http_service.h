@@ -115,6 +115,7 @@ class HttpService final : public core::HttpConnectionHandler,
   // core::HttpConnectionHandler
   void serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) override;
   void shutdown() override;
+  void on_server_start() override;
 
   HttpService(codec::Server& server, Options options);  // use attach()
   ~HttpService() override;
