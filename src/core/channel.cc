@@ -180,10 +180,10 @@ class ClientConnection final : public Connection::Delegate,
                                public std::enable_shared_from_this<ClientConnection> {
  public:
   ClientConnection(runtime::Env& env, std::shared_ptr<transport::ByteStream> stream,
-                   const ChannelOptions& options, ChannelMetrics* metrics)
+                   const ChannelOptions& options, std::shared_ptr<ChannelMetrics> metrics)
       : env_(env),
         options_(options),
-        metrics_(metrics),
+        metrics_(std::move(metrics)),
         connection_(Connection::create(env, std::move(stream), wire::Role::kClient,
                                        options.connection, this)) {}
   ~ClientConnection() override { connection_->detach(); }
@@ -346,7 +346,12 @@ class ClientConnection final : public Connection::Delegate,
       connection_->hold_receive_grants(id);
       call->stream_id = id;
       active_.emplace(id, call);
-      call->stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
+      std::shared_ptr<Counter> sent_bytes;
+      if (detail::CallMetrics* metrics = call->record.metrics()) {
+        sent_bytes = std::shared_ptr<Counter>(metrics_, &metrics->request_bytes);
+      }
+      call->stream->attach(
+          std::make_unique<detail::ConnectionSink>(connection_, id, std::move(sent_bytes)));
       return;
     }
     const size_t request_bytes = call->request.size();
@@ -381,7 +386,8 @@ class ClientConnection final : public Connection::Delegate,
 
   runtime::Env& env_;
   const ChannelOptions& options_;
-  ChannelMetrics* metrics_;  // null when off; the sub-channel holding this connection owns it
+  // Null when off. Shared, as a stream's sink counts into it and may outlive the channel.
+  std::shared_ptr<ChannelMetrics> metrics_;
   std::shared_ptr<Connection> connection_;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> active_;
   std::deque<std::shared_ptr<PendingCall>> waiting_;
@@ -664,7 +670,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     last_error_ = Status();
     retire_connection();
     connection_ =
-        std::make_shared<ClientConnection>(env_, std::move(stream), options_, metrics_.get());
+        std::make_shared<ClientConnection>(env_, std::move(stream), options_, metrics_);
     if (metrics_) metrics_->connections_opened.increment();
     connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();

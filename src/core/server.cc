@@ -484,7 +484,12 @@ void ServerConnection::dispatch(uint64_t id, Call& call) {
     call.stream = std::make_shared<detail::StreamCore>(&state_->env, executor(), std::nullopt,
                                                        /*is_client=*/false);
     connection_->hold_receive_grants(id);
-    call.stream->attach(std::make_unique<detail::ConnectionSink>(connection_, id));
+    std::shared_ptr<Counter> sent_bytes;
+    if (detail::CallMetrics* metrics = state_->metrics_of(found)) {
+      sent_bytes = std::shared_ptr<Counter>(state_->metrics, &metrics->response_bytes);
+    }
+    call.stream->attach(
+        std::make_unique<detail::ConnectionSink>(connection_, id, std::move(sent_bytes)));
     if (state_->metrics) state_->metrics->streams_opened.increment();
   }
   // The completion handler owns the signal: Asio clears the slot after the coroutine ends,

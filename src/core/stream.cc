@@ -42,7 +42,9 @@ void deliver(Handler handler, const asio::any_io_executor& via, Args&&... args) 
 Status ConnectionSink::send(Buffer message, bool end_stream) {
   auto connection = connection_.lock();
   if (!connection) return unavailable_error("connection closed");
+  const size_t bytes = message.size();
   Status sent = connection->send_message(stream_id_, std::move(message), end_stream);
+  if (sent.ok() && sent_bytes_) sent_bytes_->add(bytes);
   if (sent.ok() && !end_stream) connection->expect_more_output();
   return sent;
 }

@@ -13,6 +13,7 @@
 #include "meshrpc/base/status_matchers.h"
 #include "meshrpc/core/channel.h"
 #include "meshrpc/core/server.h"
+#include "meshrpc/core/stream.h"
 #include "tests/support/metric_capture.h"
 #include "tests/support/sim_harness.h"
 
@@ -44,6 +45,18 @@ class MetricsTest : public ::testing::Test {
                                co_await ctx.env().async_wait_for(1s, asio::use_awaitable);
                                co_return request;
                              });
+    // Echoes each message, then sends "done!" once the client has finished writing.
+    server_->register_stream_method(
+        "/test/Chat", [](ServerContext&, ServerStream& stream) -> awaitable<Status> {
+          for (;;) {
+            ReadResult in = co_await stream.async_read(asio::use_awaitable);
+            if (in.error) co_return in.error->status;
+            if (!in.message) break;
+            Status sent = co_await stream.async_write(*std::move(in.message), asio::use_awaitable);
+            if (!sent.ok()) co_return sent;
+          }
+          co_return co_await stream.async_write(Buffer::copy_of("done!"), asio::use_awaitable);
+        });
     auto address = server_->start(harness_.listen_address());
     ASSERT_TRUE(address.ok()) << address.status();
     address_ = *address;
@@ -255,6 +268,36 @@ TEST_F(MetricsTest, MessagesLargerThanTheWindowCountFlowControlStalls) {
   EXPECT_GE(after.at(server_stalls), 2) << "the 3 MiB reply waited for window";
   EXPECT_LE(after.at(client_stalls), 6);
   EXPECT_LE(after.at(server_stalls), 6);
+}
+
+TEST_F(MetricsTest, StreamMessagesCountAsBytesOfTheirMethodBothWays) {
+  ASSERT_THAT(harness_.run_client([&]() -> awaitable<Status> {
+    ClientStream chat = channel_->open_stream("/test/Chat");
+    for (std::string text : {"abc", "defgh"}) {
+      Status sent = co_await chat.async_write(Buffer::copy_of(text), asio::use_awaitable);
+      if (!sent.ok()) co_return sent;
+    }
+    Status done = co_await chat.async_writes_done(asio::use_awaitable);
+    if (!done.ok()) co_return done;
+    size_t received = 0;
+    for (;;) {
+      ReadResult in = co_await chat.async_read(asio::use_awaitable);
+      if (in.error) co_return in.error->status;
+      if (!in.message) break;
+      received += in.message->size();
+    }
+    if (received != 13) co_return internal_error("want 13 bytes back");
+    co_return co_await chat.async_finish(asio::use_awaitable);
+  }),
+              IsOk());
+  const CapturingWriter m = collect(registry_);
+  // 3 + 5 bytes written by the client; the same echoed and 5 more ("done!") by the server.
+  EXPECT_EQ(m.at(server_key("request_bytes_total", "/test/Chat")), 8);
+  EXPECT_EQ(m.at(server_key("response_bytes_total", "/test/Chat")), 13);
+  EXPECT_EQ(m.at(client_key("request_bytes_total", "/test/Chat")), 8);
+  EXPECT_EQ(m.at(client_key("response_bytes_total", "/test/Chat")), 13);
+  EXPECT_EQ(m.at(server_key("calls_finished_total", "/test/Chat", "OK")), 1);
+  EXPECT_EQ(m.at(CapturingWriter::key("meshrpc_server_streams_opened_total", {})), 1);
 }
 
 TEST_F(MetricsTest, ConnectionsAreCountedClosedWhenTheClientGoes) {
