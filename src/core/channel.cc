@@ -669,8 +669,7 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
     retry_after_ = {};
     last_error_ = Status();
     retire_connection();
-    connection_ =
-        std::make_shared<ClientConnection>(env_, std::move(stream), options_, metrics_);
+    connection_ = std::make_shared<ClientConnection>(env_, std::move(stream), options_, metrics_);
     if (metrics_) metrics_->connections_opened.increment();
     connection_->on_closed_hook = [this] { connected_.store(false, std::memory_order_relaxed); };
     connection_->start();
