@@ -807,7 +807,41 @@ bool Server::has_method(std::string_view method) const {
 }
 
 awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
-  std::shared_ptr<State> state = state_;
+  return ServerHandle::run_local(state_, std::move(call));
+}
+
+ServerHandle Server::shared_handle() const { return ServerHandle(state_, state_->env); }
+
+bool ServerHandle::is_shutting_down() const {
+  std::shared_ptr<Server::State> state = state_.lock();
+  return !state || state->shutting_down.load(std::memory_order_acquire);
+}
+
+bool ServerHandle::has_method(std::string_view method) const {
+  std::shared_ptr<Server::State> state = state_.lock();
+  if (!state) return false;
+  auto found = state->handlers.find(canonical_method_name(method));
+  return found != state->handlers.end() && !found->second.stream_handler;
+}
+
+std::optional<CallLogSnapshot> ServerHandle::call_log_snapshot() const {
+  std::shared_ptr<Server::State> state = state_.lock();
+  if (!state || !state->call_log) return std::nullopt;
+  return state->call_log->snapshot();
+}
+
+awaitable<Result<Buffer>> ServerHandle::call_local(LocalCall call) const {
+  std::shared_ptr<Server::State> state = state_.lock();
+  if (!state) return run_gone();
+  return run_local(std::move(state), std::move(call));
+}
+
+awaitable<Result<Buffer>> ServerHandle::run_gone() {
+  co_return unavailable_error("server is gone");
+}
+
+awaitable<Result<Buffer>> ServerHandle::run_local(std::shared_ptr<Server::State> state,
+                                                  LocalCall call) {
   const std::string method = canonical_method_name(call.method);
   auto found = state->handlers.find(method);
   const bool unknown = found == state->handlers.end();
@@ -844,10 +878,10 @@ awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   Result<LimitPermit> permit = state->admit(*found);
   if (!permit.ok()) co_return reject(std::move(permit).status());
   struct EndCall {
-    State* state;
+    Server::State* state;
     ~EndCall() { state->end_call(); }
   } end_call{state.get()};
-  State::Outcome outcome =
+  Server::State::Outcome outcome =
       co_await state->invoke(found->second, context, std::move(call.request), nullptr);
   permit->release(outcome.result.ok());
   if (call.response_metadata != nullptr) {

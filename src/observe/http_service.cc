@@ -40,7 +40,9 @@ HttpResponse method_not_allowed(const HttpRequest& request, std::string_view all
 struct HttpService::State final : detail::SessionOwner,
                                   std::enable_shared_from_this<HttpService::State> {
   State(codec::Server& server, Options options)
-      : server(server), env(server.env()), options(options) {}
+      : served(std::make_shared<ServedServer>(server.shared_handle())),
+        env(server.env()),
+        options(options) {}
 
   awaitable<HttpResponse> answer(const HttpRequest& request) override;
   bool closing() const override { return closing_flag.load(std::memory_order_acquire); }
@@ -53,24 +55,15 @@ struct HttpService::State final : detail::SessionOwner,
   HttpResponse health() const;
   HttpResponse services() const;
   const codec::MethodDescription* find_method(std::string_view canonical) const {
-    for (const auto& method : methods) {
-      if (method.name == canonical) return &method;
-    }
-    return nullptr;
+    return served->find_method(canonical);
   }
 
-  // Valid while the service serves: the server calls shutdown() before it goes, and after
-  // that no request reaches it.
-  codec::Server& server;
+  // Never the Server itself: a request may still run when it is destroyed.
+  const std::shared_ptr<ServedServer> served;
   runtime::Env& env;
   const Options options;
   // Written before the server starts (add_page), read-only after.
   std::map<std::string, PageHandler, std::less<>> pages;
-  // The server's typed methods, copied when the server starts (on_server_start: registration
-  // is over, and the copy happens-before every connection), so the gateway never reads the
-  // codec::Server's own list, which goes before the server's connections do.
-  std::vector<codec::MethodDescription> methods;
-
   std::atomic<bool> closing_flag{false};
   std::mutex mutex;
   uint64_t next_session_id = 0;                                     // guarded by mutex
@@ -98,8 +91,8 @@ awaitable<HttpResponse> HttpService::State::gateway(const HttpRequest& request) 
   if (closing()) co_return detail::status_response(unavailable_error("server is shutting down"));
   std::string method = core::canonical_method_name(request.path);
   const codec::MethodDescription* description = find_method(method);
-  co_return co_await detail::call_gateway(server, env, description, std::move(method), request,
-                                          options.default_call_timeout);
+  co_return co_await detail::call_gateway(served->server, env, description, std::move(method),
+                                          request, options.default_call_timeout);
 }
 
 HttpResponse HttpService::State::health() const {
@@ -116,7 +109,7 @@ HttpResponse HttpService::State::health() const {
 
 HttpResponse HttpService::State::services() const {
   HttpResponse response;
-  response.body = detail::services_json(methods);
+  response.body = detail::services_json(served->methods);
   return response;
 }
 
@@ -126,13 +119,20 @@ std::shared_ptr<HttpService> HttpService::attach(codec::Server& server, Options 
   auto service = std::make_shared<HttpService>(server, options);
   if (options.metrics != nullptr) service->add_page("/metrics", metrics_page(*options.metrics));
   service->add_page("/rpcz", rpcz_page(server));
-  if (options.metrics != nullptr) add_status_pages(*service, server, *options.metrics);
+  if (options.metrics != nullptr) add_status_pages(*service, *options.metrics);
   server.set_http_handler(service);
   return service;
 }
 
 HttpService::HttpService(codec::Server& server, Options options)
-    : state_(std::make_shared<State>(server, options)) {}
+    : codec_server_(&server), state_(std::make_shared<State>(server, options)) {}
+
+const codec::MethodDescription* ServedServer::find_method(std::string_view canonical) const {
+  for (const auto& method : methods) {
+    if (method.name == canonical) return &method;
+  }
+  return nullptr;
+}
 
 HttpService::~HttpService() = default;
 
@@ -140,7 +140,11 @@ void HttpService::add_page(std::string path, PageHandler handler) {
   state_->pages[std::move(path)] = std::move(handler);
 }
 
-void HttpService::on_server_start() { state_->methods = state_->server.methods(); }
+std::shared_ptr<const ServedServer> HttpService::served() const { return state_->served; }
+
+// The copy happens-before every connection, so the gateway never reads the codec::Server's
+// own list, which goes before the server's connections do.
+void HttpService::on_server_start() { state_->served->methods = codec_server_->methods(); }
 
 void HttpService::serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) {
   State& state = *state_;

@@ -96,7 +96,7 @@ Result<runtime::Duration> timeout_from_headers(const std::map<std::string, std::
   return runtime::Duration(std::chrono::milliseconds(ms));
 }
 
-awaitable<HttpResponse> call_gateway(core::Server& server, runtime::Env& env,
+awaitable<HttpResponse> call_gateway(const core::ServerHandle& server, runtime::Env& env,
                                      const codec::MethodDescription* description,
                                      std::string method, const HttpRequest& request,
                                      runtime::Duration default_timeout) {

@@ -35,7 +35,7 @@ Result<runtime::Duration> timeout_from_headers(const std::map<std::string, std::
 
 // Calls `method` (canonical name) through server.call_local with the JSON `request.body`.
 // `description` is the typed method's, or null (unknown or raw-bytes method).
-awaitable<HttpResponse> call_gateway(core::Server& server, runtime::Env& env,
+awaitable<HttpResponse> call_gateway(const core::ServerHandle& server, runtime::Env& env,
                                      const codec::MethodDescription* description,
                                      std::string method, const HttpRequest& request,
                                      runtime::Duration default_timeout);

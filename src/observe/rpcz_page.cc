@@ -151,7 +151,8 @@ std::string render_rpcz(const core::CallLogSnapshot& snapshot, const RpczFilter&
 }
 
 PageHandler rpcz_page(core::Server& server, std::vector<const core::CallLog*> client_logs) {
-  return [&server, client_logs = std::move(client_logs)](const HttpRequest& request) {
+  return [server = server.shared_handle(),
+          client_logs = std::move(client_logs)](const HttpRequest& request) {
     HttpResponse response;
     Result<RpczFilter> filter = parse_rpcz_query(request.query);
     if (!filter.ok()) {
@@ -160,7 +161,7 @@ PageHandler rpcz_page(core::Server& server, std::vector<const core::CallLog*> cl
       return ready(std::move(response));
     }
     core::CallLogSnapshot snapshot;
-    if (const core::CallLog* log = server.call_log()) snapshot = log->snapshot();
+    if (auto own = server.call_log_snapshot()) snapshot = std::move(*own);
     for (const core::CallLog* log : client_logs) merge(snapshot, log->snapshot());
     if (filter->text) response.content_type = "text/plain; charset=utf-8";
     response.body = render_rpcz(snapshot, *filter, server.env().now());

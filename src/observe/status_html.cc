@@ -229,7 +229,7 @@ function renderHeader(d) {
   facts.replaceChildren(
     ...[["host", p.host], ["pid", p.pid], ["up", fmtUptime(p.uptime_seconds)],
         ["started", started.toLocaleString()], ["io threads", p.executors],
-        ["protocol", "v" + p.protocol_version]]
+        ["meshrpc", p.version], ["protocol", "v" + p.protocol_version]]
       .map(([k, v]) => el("span", {}, k + " ", el("b", { text: String(v) }))));
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "meshrpc/base/version.h"
 #include "meshrpc/core/method_name.h"
 #include "meshrpc/wire/settings.h"
 
@@ -181,15 +182,16 @@ std::string_view service_of(const std::string& method) {
 constexpr std::string_view kServerPrefix = "meshrpc_server_";
 constexpr std::string_view kClientPrefix = "meshrpc_client_";
 
-boost::json::object process_json(codec::Server& server, runtime::Duration uptime) {
+boost::json::object process_json(const ServedServer& server, runtime::Duration uptime) {
   boost::json::object process;
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   process["host"] = host;
   process["pid"] = static_cast<int64_t>(getpid());
   process["uptime_seconds"] = std::chrono::duration<double>(uptime).count();
-  process["executors"] = server.env().executor_count();
+  process["executors"] = server.server.env().executor_count();
   process["protocol_version"] = wire::kProtocolVersion;
+  process["version"] = kVersion;
   return process;
 }
 
@@ -221,7 +223,7 @@ awaitable<HttpResponse> ready(HttpResponse response) { co_return response; }
 
 }  // namespace
 
-std::string status_json(codec::Server& server, const MetricRegistry& registry,
+std::string status_json(const ServedServer& server, const MetricRegistry& registry,
                         runtime::Duration uptime) {
   SeriesCollector collector;
   registry.collect(collector);
@@ -230,7 +232,7 @@ std::string status_json(codec::Server& server, const MetricRegistry& registry,
   // (calls counted under "other", or another server's) gets one too.
   std::vector<std::string> order;
   std::map<std::string, MethodRow> server_rows;
-  for (const codec::MethodDescription& method : server.methods()) {
+  for (const codec::MethodDescription& method : server.methods) {
     if (server_rows.try_emplace(method.name).second) order.push_back(method.name);
   }
   std::map<std::pair<std::string, std::string>, MethodRow> client_rows;  // (method, endpoint)
@@ -282,17 +284,18 @@ std::string status_json(codec::Server& server, const MetricRegistry& registry,
   return boost::json::serialize(body);
 }
 
-void add_status_pages(HttpService& http, codec::Server& server, const MetricRegistry& registry) {
-  const runtime::TimePoint started = server.env().now();
+void add_status_pages(HttpService& http, const MetricRegistry& registry) {
+  std::shared_ptr<const ServedServer> server = http.served();
+  const runtime::TimePoint started = server->server.env().now();
   http.add_page("/status", [](const HttpRequest&) {
     HttpResponse response;
     response.content_type = "text/html; charset=utf-8";
     response.body = std::string(status_html());
     return ready(std::move(response));
   });
-  http.add_page("/status.json", [&server, &registry, started](const HttpRequest&) {
+  http.add_page("/status.json", [server, &registry, started](const HttpRequest&) {
     HttpResponse response;
-    response.body = status_json(server, registry, server.env().now() - started);
+    response.body = status_json(*server, registry, server->server.env().now() - started);
     // Live data: a cached copy would freeze the page.
     response.headers.emplace_back("cache-control", "no-store");
     return ready(std::move(response));

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -636,6 +638,75 @@ TEST_F(HttpServiceTest, ServerShutdownFinishesTheRequestInFlightAndClosesIdleCon
   ASSERT_THAT(slow, IsOk());
   EXPECT_EQ(slow->status, 504u) << "the call in flight ran to its own end";
   EXPECT_TRUE(slow->closed) << "and its connection closed after the reply";
+}
+
+// A connection may outlive the server (the server destroyed on another thread while a
+// request runs): it reads the server only through a handle, so the pages still answer (with
+// the methods copied at start) and the gateway says UNAVAILABLE. Under ASan, a page that
+// kept a reference to the destroyed server fails here; the leak check fails if the handle
+// kept the server's state alive (the state holds the service: a cycle).
+TEST_F(HttpServiceTest, ConnectionsHandedOverAfterTheServerIsGoneStillGetAnswers) {
+  Result<HttpReply> said = fetch(http::verb::post, std::string(kSay), R"({"text":"hi"})");
+  ASSERT_THAT(said, IsOk());
+  ASSERT_EQ(said->status, 200u);
+  server_.reset();
+
+  // Connections accepted by a listener of our own and handed to the service, as the server
+  // does with connections whose first bytes are HTTP.
+  auto listener = harness_->server_network().listen(harness_->listen_address());
+  ASSERT_THAT(listener, IsOk());
+  const transport::Address address = (*listener)->local_address();
+  const std::vector<std::pair<http::verb, std::string>> requests = {
+      {http::verb::get, "/rpcz?text=1"},
+      {http::verb::get, "/status.json"},
+      {http::verb::get, "/services"},
+      {http::verb::get, "/health"},
+      {http::verb::post, std::string(kSay)}};
+  std::vector<Result<HttpReply>> replies;
+  // One accept loop per shard (TCP has one per io thread; the kernel picks the shard); the
+  // last connection closes the listener, which ends the other loops.
+  std::atomic<size_t> to_accept = requests.size();
+  auto accept_and_hand_over = [&](size_t shard) -> awaitable<Status> {
+    for (;;) {
+      auto [ec, stream] = co_await (*listener)->async_accept(shard, use_nothrow_awaitable);
+      if (ec == asio::error::operation_aborted) co_return Status();
+      if (ec) co_return transport::to_status(ec, "accept");
+      http_->serve(std::shared_ptr<transport::ByteStream>(std::move(stream)), Buffer());
+      if (to_accept.fetch_sub(1) == 1) (*listener)->close();
+    }
+  };
+  std::vector<std::pair<runtime::Env*, testing::TransportHarness::Task>> tasks;
+  for (size_t shard = 0; shard < (*listener)->shard_count(); ++shard) {
+    tasks.emplace_back(&harness_->server_env(), [&, shard]() -> awaitable<Status> {
+      co_return co_await asio::co_spawn((*listener)->shard_executor(shard),
+                                        accept_and_hand_over(shard), asio::use_awaitable);
+    });
+  }
+  tasks.emplace_back(&harness_->client_env(), [&]() -> awaitable<Status> {
+    auto ex = co_await asio::this_coro::executor;
+    for (const auto& [verb, target] : requests) {
+      auto [ec, stream] =
+          co_await harness_->client_network().async_connect(address, ex, use_nothrow_awaitable);
+      if (ec) co_return transport::to_status(ec, "connect");
+      boost::beast::flat_buffer buffer;
+      const std::string body = verb == http::verb::post ? R"({"text":"hi"})" : "";
+      replies.push_back(co_await exchange(*stream, buffer, make_request(verb, target, body, {})));
+    }
+    co_return Status();
+  });
+  Status run = harness_->run(std::move(tasks));
+  ASSERT_THAT(run, IsOk());
+  ASSERT_EQ(replies.size(), requests.size());
+  for (const auto& reply : replies) ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(replies[0]->status, 200u);
+  EXPECT_EQ(replies[1]->status, 200u);
+  EXPECT_THAT(replies[1]->body, HasSubstr("test.Echo"));
+  EXPECT_EQ(replies[2]->status, 200u);
+  EXPECT_THAT(replies[2]->body, HasSubstr("Say"));
+  EXPECT_EQ(replies[3]->status, 503u) << replies[3]->body;
+  EXPECT_EQ(replies[4]->status, 503u) << replies[4]->body;
+  EXPECT_THAT(replies[4]->body, HasSubstr("UNAVAILABLE"));
+  for (const auto& reply : replies) EXPECT_TRUE(reply->closed) << "one answer, then closed";
 }
 
 // --- virtual time -------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "meshrpc/base/status_matchers.h"
+#include "meshrpc/base/version.h"
 #include "meshrpc/codec/server.h"
 #include "meshrpc/codec/struct.h"
 #include "meshrpc/codec/struct_codec.h"
@@ -178,6 +179,7 @@ TEST_F(StatusPageTest, JsonCountsEachMethodExactly) {
   EXPECT_EQ(process.at("pid").as_int64(), static_cast<int64_t>(getpid()));
   EXPECT_FALSE(process.at("host").as_string().empty());
   EXPECT_GE(process.at("uptime_seconds").as_double(), 0.0);
+  EXPECT_EQ(process.at("version").as_string(), kVersion);
 
   // Typed services in registered order, called or not; methods known only from the metrics
   // (the built-in health check, "other") once they have calls.

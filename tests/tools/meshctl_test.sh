@@ -209,6 +209,9 @@ errors_and_usage() {
   run --help
   expect_rc 0 "--help"
   expect_stdout '64 a usage error' "--help"
+  run --version
+  expect_rc 0 "--version"
+  expect_stdout '^[0-9]+\.[0-9]+\.[0-9]+$' "--version"
 }
 
 case "$test_case" in

@@ -19,6 +19,7 @@
 #include "args.h"
 #include "commands.h"
 #include "meshrpc/base/status_macros.h"
+#include "meshrpc/base/version.h"
 
 namespace meshrpc::meshctl {
 
@@ -112,6 +113,7 @@ int run(int argc, char** argv) {
   RawFlags raw;
   CLI::App app{"meshctl: call, inspect and benchmark a meshrpc server over its HTTP port"};
   app.footer(kFooter);
+  app.set_version_flag("--version", std::string(kVersion));
   app.require_subcommand(1);
 
   CLI::App* call = app.add_subcommand("call", "call a method through the JSON gateway");

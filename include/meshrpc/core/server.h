@@ -124,6 +124,8 @@ struct ServerOptions {
   std::optional<CallLogOptions> rpcz = CallLogOptions{};
 };
 
+class ServerHandle;
+
 class Server {
  public:
   Server(runtime::Env& env, transport::Network& network, ServerOptions options = {});
@@ -174,9 +176,15 @@ class Server {
   // The server's recent and slowest calls (ServerOptions::rpcz); null when off. Lives as
   // long as the server.
   const CallLog* call_log() const;
+  // A handle on this server that stays safe to use after the Server is destroyed (see
+  // ServerHandle): what an HTTP handler's connections hold, as they may outlive the server.
+  // It does not keep the server's state alive (the server holds its HTTP handler, which
+  // holds the handle: a strong handle would be a cycle).
+  ServerHandle shared_handle() const;
 
  private:
   friend class ServerConnection;
+  friend class ServerHandle;
   // Everything connections and calls need, shared so that they may outlive the Server
   // object by the few turns it takes them to wind down.
   struct State;
@@ -186,6 +194,34 @@ class Server {
   // Declared after state_, so destroyed first: once it is gone no collector reads the
   // server's metrics (which the state, and so calls winding down, still co-own).
   MetricRegistry::Registration metrics_registration_;
+};
+
+// What a gateway or a built-in page reads of a Server: its local calls, methods, call log.
+// Unlike the Server itself, a handle may be used after the server is destroyed: it then
+// answers as a server that is gone (local calls fail UNAVAILABLE, no methods, no call log).
+// A call in progress keeps what it uses alive. Copyable; every member is thread-safe; the
+// env outlives it.
+class ServerHandle {
+ public:
+  // As Server::call_local.
+  awaitable<Result<Buffer>> call_local(LocalCall call) const;
+  bool has_method(std::string_view method) const;
+  // True once the server began shutting down, and after it is gone.
+  bool is_shutting_down() const;
+  runtime::Env& env() const { return *env_; }
+  // The recent and slowest calls (ServerOptions::rpcz); nullopt when off or the server is
+  // gone.
+  std::optional<CallLogSnapshot> call_log_snapshot() const;
+
+ private:
+  friend class Server;
+  ServerHandle(std::weak_ptr<Server::State> state, runtime::Env& env)
+      : state_(std::move(state)), env_(&env) {}
+  // The coroutine owns the state while it runs: it may outlive this handle (a temporary).
+  static awaitable<Result<Buffer>> run_local(std::shared_ptr<Server::State> state, LocalCall call);
+  static awaitable<Result<Buffer>> run_gone();
+  std::weak_ptr<Server::State> state_;
+  runtime::Env* env_;
 };
 
 }  // namespace meshrpc::core

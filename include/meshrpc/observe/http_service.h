@@ -30,12 +30,13 @@
 // INVALID_ARGUMENT; an unknown method 404 with UNIMPLEMENTED.
 //
 // Threading: pages run on the connection's executor, as coroutines; add_page() before the
-// server starts. Lifetime: the server (and the codec::Server the gateway reads) outlive it;
-// the server holds the service from attach() on. Connections may outlive both by a few turns
-// of their executor; once shutdown() has run (the server calls it when it shuts down or is
-// destroyed) they no longer touch the server. shutdown() closes idle connections and lets a
-// request in flight finish (its connection closes after the reply); a connection handed over
-// after it gets one answer (503 for /health and the gateway) and is closed.
+// server starts. Lifetime: the server holds the service from attach() on. Connections may
+// outlive both the server and the service: they read the server only through a
+// core::ServerHandle (ServedServer), so a request in flight while the server is destroyed on
+// another thread gets UNAVAILABLE, never a dangling server. shutdown() (the server calls it
+// when it shuts down or is destroyed) closes idle connections and lets a request in flight
+// finish (its connection closes after the reply); a connection handed over after it gets
+// one answer (503 for /health and the gateway) and is closed.
 #pragma once
 
 #include <functional>
@@ -83,6 +84,18 @@ unsigned http_status_for(StatusCode code);
 // {"code":"UNAVAILABLE","code_number":14,"message":"..."}
 std::string error_body(const Status& status);
 
+// What an HttpService's connections and pages read of the server they serve. Shared, so it
+// outlives the Server and the service (connections may).
+struct ServedServer {
+  explicit ServedServer(core::ServerHandle handle) : server(std::move(handle)) {}
+  core::ServerHandle server;
+  // The server's typed methods, copied when it starts (registration is over then), before
+  // its first connection; read-only afterwards.
+  std::vector<codec::MethodDescription> methods;
+  // Null if `canonical` names no typed method.
+  const codec::MethodDescription* find_method(std::string_view canonical) const;
+};
+
 class HttpService final : public core::HttpConnectionHandler,
                           public std::enable_shared_from_this<HttpService> {
  public:
@@ -111,6 +124,8 @@ class HttpService final : public core::HttpConnectionHandler,
 
   // Serves `path` (exact match) with `handler`, replacing a built-in page of that path.
   void add_page(std::string path, PageHandler handler);
+  // The server this service serves, for pages to read (methods are filled when it starts).
+  std::shared_ptr<const ServedServer> served() const;
 
   // core::HttpConnectionHandler
   void serve(std::shared_ptr<transport::ByteStream> stream, Buffer first_bytes) override;
@@ -122,6 +137,8 @@ class HttpService final : public core::HttpConnectionHandler,
 
  private:
   struct State;
+  // Read once, by on_server_start(): the server is alive then.
+  codec::Server* codec_server_;
   std::shared_ptr<State> state_;
 };
 

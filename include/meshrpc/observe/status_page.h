@@ -15,7 +15,8 @@
 // per-viewer state.
 //
 // /status.json (all durations in seconds):
-//   {"process": {"host", "pid", "uptime_seconds", "executors", "protocol_version"},
+//   {"process": {"host", "pid", "uptime_seconds", "executors", "version" (meshrpc's),
+//                "protocol_version"},
 //    "services": [{"name": "pkg.Svc", "methods": [MethodStats...]}],   // registered order
 //    "clients": [MethodStats + "endpoint"...],                          // meshrpc_client_*
 //    "series": [{"name", "type": "counter"|"gauge"|"histogram", "labels": {...}, "value",
@@ -28,7 +29,7 @@
 // Families are read generically from the registry: a per-method family added later (retries,
 // say) appears under "extra", a new family without a method label under "series".
 //
-// Lifetime: `server` and `registry` outlive the pages (the HttpService's contract).
+// Lifetime: `registry` outlives the pages (the HttpService's contract); the server need not.
 // Threading: the handlers may run on any io thread at once; they only read.
 #pragma once
 
@@ -43,11 +44,11 @@
 namespace meshrpc::observe {
 
 // Adds GET /status (text/html) and GET /status.json to `http`. Uptime counts from this call
-// (made by attach(), before the server starts), on `server`'s Env clock.
-void add_status_pages(HttpService& http, codec::Server& server, const MetricRegistry& registry);
+// (made by attach(), before the server starts), on the server's Env clock.
+void add_status_pages(HttpService& http, const MetricRegistry& registry);
 
 // The JSON of /status.json, as described above.
-std::string status_json(codec::Server& server, const MetricRegistry& registry,
+std::string status_json(const ServedServer& server, const MetricRegistry& registry,
                         runtime::Duration uptime);
 
 // The page itself (status_html.cc).
