@@ -142,6 +142,10 @@ void HttpService::add_page(std::string path, PageHandler handler) {
 
 std::shared_ptr<const ServedServer> HttpService::served() const { return state_->served; }
 
+void HttpService::add_status_section(std::string key, std::function<std::string()> json) {
+  state_->served->status_sections[std::move(key)] = std::move(json);
+}
+
 // The copy happens-before every connection, so the gateway never reads the codec::Server's
 // own list, which goes before the server's connections do.
 void HttpService::on_server_start() { state_->served->methods = codec_server_->methods(); }

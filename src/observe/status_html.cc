@@ -82,6 +82,10 @@ tr.selected td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
 .badge.open { background: #fde3e3; color: var(--bad); }
 .badge.half_open, .badge.half-open { background: #fdf1d6; color: var(--warn); }
 .badge.closed { background: #dcf3e5; color: var(--ok); }
+.badge.alive { background: #dcf3e5; color: var(--ok); }
+.badge.suspect { background: #fdf1d6; color: var(--warn); }
+.badge.dead { background: #fde3e3; color: var(--bad); }
+.badge.left { background: #eceff3; color: #555; }
 .empty { color: var(--muted); font-size: 13px; padding: 4px 0; }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
 @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } }
@@ -337,6 +341,22 @@ function seriesTable(list, empty, strip) {
             el("tbody", {}, ...rows));
 }
 
+// The cluster's members (a "members" section, added by the membership layer).
+function membersTable(list) {
+  const rows = list.map(m => el("tr", {},
+    el("td", { class: "name", text: m.node_id + (m.self ? " (this node)" : "") }),
+    el("td", { text: m.address }),
+    el("td", {}, el("span", { class: "badge " + m.state, text: m.state })),
+    el("td", { class: "num", text: String(m.incarnation) }),
+    el("td", { class: "labels", text: Object.entries(m.tags || {}).map(([k, v]) => k + "=" + v)
+                                          .join(" ") }),
+    el("td", { class: "num", text: fmtUptime(m.since_seconds) + " ago" })));
+  return el("table", { class: "series", id: "members-table" },
+    el("thead", {}, el("tr", {}, ...["node", "address", "state", "incarnation", "tags",
+                                     "changed"].map(t => el("th", { text: t })))),
+    el("tbody", {}, ...rows));
+}
+
 const RESILIENCE = /circuit|breaker|eject|outlier|hedge|retr(y|ies)|budget|failover/;
 const MEMBERS = /member/;
 function renderSeries(d) {
@@ -352,8 +372,10 @@ function renderSeries(d) {
     seriesTable(connections, "No connection metrics.", strip));
   document.getElementById("resilience").replaceChildren(seriesTable(resilience,
     "No circuit breakers or ejected endpoints reported.", strip));
-  document.getElementById("members-card").hidden = !members.length;
-  document.getElementById("members").replaceChildren(seriesTable(members, "", strip));
+  const table = Array.isArray(d.members) ? membersTable(d.members) : null;
+  document.getElementById("members-card").hidden = !members.length && !table;
+  document.getElementById("members").replaceChildren(
+    ...(table ? [table] : []), seriesTable(members, "", strip));
   document.getElementById("other").replaceChildren(seriesTable(other, "Nothing else.", /^$/));
 }
 

@@ -6,6 +6,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cmath>
@@ -281,6 +282,11 @@ std::string status_json(const ServedServer& server, const MetricRegistry& regist
   body["services"] = std::move(services);
   body["clients"] = std::move(clients);
   body["series"] = std::move(other_series);
+  for (const auto& [key, section] : server.status_sections) {
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(section(), ec);
+    body[key] = ec ? boost::json::value(nullptr) : std::move(value);
+  }
   return boost::json::serialize(body);
 }
 

@@ -117,6 +117,11 @@ list_health_metrics() {
   expect_rc 0 health
   [[ "$(cat "$dir/out")" == "SERVING  live=true  ready=true" ]] || fail "health: wrong output"
 
+  # The echo server runs no gossip cluster (tests/tools/cluster_test.sh covers one that does).
+  run members "$addr"
+  expect_rc 5 "members of a server without a cluster"
+  expect_stderr '^NOT_FOUND: .*no /members page' "members of a server without a cluster"
+
   # /metrics comes with the metrics page; check it only when the server answers it.
   local status_line
   exec 3<>"/dev/tcp/127.0.0.1/${addr##*:}"
@@ -172,7 +177,7 @@ errors_and_usage() {
 
   # A dead address: the killed server's port.
   for command in "call $addr meshrpc.examples.Echo.Say {}" "list $addr" "health $addr" \
-    "metrics $addr" "bench $addr meshrpc.examples.Echo.Say {} -c 2 -d 1s"; do
+    "metrics $addr" "members $addr" "bench $addr meshrpc.examples.Echo.Say {} -c 2 -d 1s"; do
     # shellcheck disable=SC2086
     run $command
     expect_rc 14 "$command (dead address)"
@@ -197,7 +202,8 @@ errors_and_usage() {
     "call 127.0.0.1:1 meshrpc.examples.Echo.Say {} extra"
     "bench 127.0.0.1:1 meshrpc.examples.Echo.Say {} --concurrency 0"
     "bench 127.0.0.1:1 meshrpc.examples.Echo.Say {} --duration forever"
-    "members 127.0.0.1:1"
+    "members"
+    "members 127.0.0.1:1 --json extra"
     "frobnicate"
   )
   for args in "${usage_cases[@]}"; do

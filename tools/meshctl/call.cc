@@ -65,6 +65,8 @@ awaitable<int> call_with_retries(runtime::Env& env, const CallFlags& flags, int 
   }
 }
 
+}  // namespace
+
 Result<HttpReply> get_page(const transport::Address& address, const std::string& path,
                            std::chrono::nanoseconds timeout) {
   runtime::RealEnv env(one_thread_env());
@@ -72,8 +74,6 @@ Result<HttpReply> get_page(const transport::Address& address, const std::string&
     co_return co_await fetch(address, HttpRequestSpec::get(path), timeout);
   });
 }
-
-}  // namespace
 
 int report_error(const Status& status) {
   std::fprintf(stderr, "%s: %s\n", std::string(status_code_name(status.code())).c_str(),

@@ -44,6 +44,10 @@ int run_health(const transport::Address& address, std::chrono::nanoseconds timeo
 int run_metrics(const transport::Address& address, const std::optional<std::string>& grep,
                 std::chrono::nanoseconds timeout);
 
+// GET /members: the gossip cluster as the server sees it, as a table (or the JSON). 0 when
+// the server answered; NOT_FOUND (5) when it runs no cluster.
+int run_members(const transport::Address& address, bool raw_json, std::chrono::nanoseconds timeout);
+
 struct BenchFlags {
   CallFlags call;
   int concurrency = 64;
@@ -55,6 +59,10 @@ struct BenchFlags {
 // a progress line to stderr each second and a report to stdout. 0 if every call succeeded,
 // else the most frequent error code.
 int run_bench(const BenchFlags& flags);
+
+// GET `path` on one fresh connection, blocking.
+Result<HttpReply> get_page(const transport::Address& address, const std::string& path,
+                           std::chrono::nanoseconds timeout);
 
 // Prints "CODE: message" to stderr; returns the code's number.
 int report_error(const Status& status);

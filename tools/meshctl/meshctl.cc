@@ -43,6 +43,7 @@ struct RawFlags {
   int concurrency = 64;
   std::string duration = "10s";
   int threads = 0;
+  bool members_json = false;
 };
 
 Result<CallFlags> call_flags(const RawFlags& raw) {
@@ -137,6 +138,11 @@ int run(int argc, char** argv) {
   add_timeout(*metrics, raw, "deadline of the request");
   metrics->add_option("--grep", raw.grep, "only lines matching this regular expression");
 
+  CLI::App* members = app.add_subcommand("members", "list the gossip cluster's members");
+  add_address(*members, raw);
+  add_timeout(*members, raw, "deadline of the request");
+  members->add_flag("--json", raw.members_json, "print the /members JSON instead of a table");
+
   CLI::App* bench = app.add_subcommand("bench", "load a method and report throughput, latency");
   add_call_arguments(*bench, raw);
   add_timeout(*bench, raw, "deadline of each call");
@@ -170,6 +176,7 @@ int run(int argc, char** argv) {
   if (!timeout.ok()) return usage_error(timeout.status());
   if (list->parsed()) return run_list(*address, *timeout);
   if (health->parsed()) return run_health(*address, *timeout);
+  if (members->parsed()) return run_members(*address, raw.members_json, *timeout);
   if (Status grep = check_regex(raw.grep); !grep.ok()) return usage_error(grep);
   return run_metrics(*address, raw.grep, *timeout);
 }

@@ -12,8 +12,8 @@
 // escaped), so the lines parse the same whatever the sink.
 //
 // Components: the layer a line comes from, taken from the directory of the source file
-// (base, runtime, transport, wire, core, codec, resilience, cluster, observe; "other" for the
-// rest). Each has its own level: set_log_level("cluster", debug), or a spec such as
+// (base, runtime, transport, wire, core, codec, resilience, cluster, observe, membership;
+// "other" for the rest). Each has its own level: set_log_level("cluster", debug), or a spec such as
 // "info,cluster=debug,core=warn" (set_log_levels).
 //
 // Repeated warnings and errors are rate-limited per call site: at most kLogBurst lines per
@@ -88,12 +88,13 @@ enum class LogComponent : uint8_t {
   kResilience,
   kCluster,
   kObserve,
+  kMembership,
   kOther,
 };
-inline constexpr size_t kLogComponentCount = 10;
+inline constexpr size_t kLogComponentCount = 11;
 inline constexpr std::array<std::string_view, kLogComponentCount> kLogComponentNames = {
-    "base",  "runtime",    "transport", "wire",    "core",
-    "codec", "resilience", "cluster",   "observe", "other"};
+    "base",       "runtime", "transport", "wire",       "core", "codec",
+    "resilience", "cluster", "observe",   "membership", "other"};
 
 // The component of a source file: the name of the directory holding it.
 constexpr LogComponent log_component_of(std::string_view file) {
@@ -114,6 +115,7 @@ constexpr LogComponent log_component_of(std::string_view file) {
 // one.
 inline constinit std::array<std::atomic<int>, kLogComponentCount> log_level_cache = {
     {{spdlog::level::info},
+     {spdlog::level::info},
      {spdlog::level::info},
      {spdlog::level::info},
      {spdlog::level::info},

@@ -94,6 +94,9 @@ struct ServedServer {
   std::vector<codec::MethodDescription> methods;
   // Null if `canonical` names no typed method.
   const codec::MethodDescription* find_method(std::string_view canonical) const;
+  // Sections upper layers add to /status.json (HttpService::add_status_section); fixed once
+  // the server starts.
+  std::map<std::string, std::function<std::string()>> status_sections;
 };
 
 class HttpService final : public core::HttpConnectionHandler,
@@ -124,6 +127,10 @@ class HttpService final : public core::HttpConnectionHandler,
 
   // Serves `path` (exact match) with `handler`, replacing a built-in page of that path.
   void add_page(std::string path, PageHandler handler);
+  // Adds `key` to /status.json: `json` returns a JSON text, called on every refresh on an io
+  // thread (so it must be thread-safe, cheap, and must not outlive what it reads: capture
+  // weakly). The page renders key "members" as the cluster table. Before the server starts.
+  void add_status_section(std::string key, std::function<std::string()> json);
   // The server this service serves, for pages to read (methods are filled when it starts).
   std::shared_ptr<const ServedServer> served() const;
 
