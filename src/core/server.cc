@@ -189,6 +189,8 @@ struct Server::State {
 
   struct Method;
   void add_method(const std::string& name, Method method);
+  // True if `method` (either name form) is registered and unary.
+  bool has_unary(std::string_view method) const;
   // The metrics of calls to `method` (null: unknown method); null when metrics are off.
   detail::CallMetrics* metrics_of(const std::pair<const std::string, Method>* method) const {
     return method != nullptr ? method->second.metrics : other_method_metrics;
@@ -761,6 +763,11 @@ std::string checked_method_name(std::string_view method) {
 
 }  // namespace
 
+bool Server::State::has_unary(std::string_view method) const {
+  auto found = handlers.find(canonical_method_name(method));
+  return found != handlers.end() && !found->second.stream_handler;
+}
+
 void Server::State::add_method(const std::string& name, Method method) {
   if (metrics) method.metrics = metrics->method(name);
   handlers[name] = std::move(method);
@@ -801,10 +808,7 @@ bool Server::is_shutting_down() const {
   return state_->shutting_down.load(std::memory_order_acquire);
 }
 
-bool Server::has_method(std::string_view method) const {
-  auto found = state_->handlers.find(canonical_method_name(method));
-  return found != state_->handlers.end() && !found->second.stream_handler;
-}
+bool Server::has_method(std::string_view method) const { return state_->has_unary(method); }
 
 awaitable<Result<Buffer>> Server::call_local(LocalCall call) {
   return ServerHandle::run_local(state_, std::move(call));
@@ -819,9 +823,7 @@ bool ServerHandle::is_shutting_down() const {
 
 bool ServerHandle::has_method(std::string_view method) const {
   std::shared_ptr<Server::State> state = state_.lock();
-  if (!state) return false;
-  auto found = state->handlers.find(canonical_method_name(method));
-  return found != state->handlers.end() && !found->second.stream_handler;
+  return state && state->has_unary(method);
 }
 
 std::optional<CallLogSnapshot> ServerHandle::call_log_snapshot() const {

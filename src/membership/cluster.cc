@@ -223,33 +223,21 @@ awaitable<void> Cluster::State::receive_loop() {
 
 void Cluster::State::on_datagram(transport::Datagram datagram) {
   const size_t bytes = datagram.payload.size();
-  Buffer plain = std::move(datagram.payload);
-  bool rejected = false;
+  Result<Buffer> plain = std::move(datagram.payload);
   if (options.keyring) {
-    const std::string_view sealed = plain.flatten();
-    Result<Buffer> opened =
+    const std::string_view sealed = plain->flatten();
+    plain =
         options.keyring->open(std::as_bytes(std::span<const char>(sealed.data(), sealed.size())));
-    if (opened.ok()) {
-      plain = std::move(*opened);
-    } else {
-      rejected = true;
-    }
   }
   Result<Packet> packet =
-      rejected ? Result<Packet>(internal_error("rejected")) : codec::decode<Packet>(plain);
+      plain.ok() ? codec::decode<Packet>(*plain) : Result<Packet>(plain.status());
   {
     std::lock_guard lock(mutex);
     ++stats.packets_received;
     stats.bytes_received += bytes;
-    if (rejected) {
-      ++stats.packets_rejected_by_keyring;
-      return;
-    }
-    if (!packet.ok()) {
-      ++stats.packets_malformed;
-      return;
-    }
-    if (stopped || !swim) return;
+    if (!plain.ok()) ++stats.packets_rejected_by_keyring;
+    if (plain.ok() && !packet.ok()) ++stats.packets_malformed;
+    if (!packet.ok() || stopped || !swim) return;
     swim->receive(datagram.from, *packet, env.now(), random);
   }
   flush();

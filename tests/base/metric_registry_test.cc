@@ -11,38 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/metric_capture.h"
+
 namespace meshrpc {
 namespace {
 
-// Records "name{k=v,...}" -> value (histograms: their count).
-class MapWriter final : public MetricWriter {
- public:
-  void counter(std::string_view name, std::string_view, const MetricLabels& labels,
-               uint64_t value) override {
-    values[key(name, labels)] += static_cast<double>(value);
-  }
-  void gauge(std::string_view name, std::string_view, const MetricLabels& labels,
-             double value) override {
-    values[key(name, labels)] += value;
-  }
-  void histogram(std::string_view name, std::string_view, const MetricLabels& labels,
-                 const HistogramSnapshot& snapshot, double scale) override {
-    values[key(name, labels)] += static_cast<double>(snapshot.count);
-    scales[std::string(name)] = scale;
-  }
-  static std::string key(std::string_view name, const MetricLabels& labels) {
-    std::string out(name);
-    for (const auto& [k, v] : labels) out += "," + k + "=" + v;
-    return out;
-  }
-  std::map<std::string, double> values;
-  std::map<std::string, double> scales;
-};
+using ::meshrpc::testing::CapturingWriter;
 
 std::map<std::string, double> collect(const MetricRegistry& registry) {
-  MapWriter writer;
-  registry.collect(writer);
-  return writer.values;
+  return ::meshrpc::testing::collect(registry).values;
 }
 
 TEST(MetricRegistry, CollectsRegisteredCollectorsInOrder) {
@@ -56,7 +33,7 @@ TEST(MetricRegistry, CollectsRegisteredCollectorsInOrder) {
     order.push_back(2);
     out.gauge("b", "B.", {{"k", "v"}}, 1.5);
   });
-  EXPECT_EQ(collect(registry), (std::map<std::string, double>{{"a_total", 3}, {"b,k=v", 1.5}}));
+  EXPECT_EQ(collect(registry), (std::map<std::string, double>{{"a_total{}", 3}, {"b{k=v}", 1.5}}));
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
@@ -68,7 +45,7 @@ TEST(MetricRegistry, DestroyingARegistrationRemovesItsCollector) {
         registry.add([](MetricWriter& out) { out.counter("x_total", "X.", {}, 1); });
     EXPECT_TRUE(registration.active());
     EXPECT_EQ(registry.collector_count(), own + 1);
-    EXPECT_EQ(collect(registry).count("x_total"), 1u);
+    EXPECT_EQ(collect(registry).count("x_total{}"), 1u);
   }
   EXPECT_EQ(registry.collector_count(), own);
   EXPECT_TRUE(collect(registry).empty());
@@ -98,12 +75,12 @@ TEST(MetricRegistry, ApplicationMetricsAreStableAndExposed) {
   hits.add(4);
   registry.gauge("app_depth", "Depth.").set(-2);
   registry.histogram("app_wait_seconds", "Wait.", {}, 1e-9).record(7);
-  MapWriter writer;
+  CapturingWriter writer;
   registry.collect(writer);
-  EXPECT_EQ(writer.values["app_hits_total,cache=l1"], 4);
-  EXPECT_EQ(writer.values["app_hits_total,cache=l2"], 0);
-  EXPECT_EQ(writer.values["app_depth"], -2);
-  EXPECT_EQ(writer.values["app_wait_seconds"], 1);
+  EXPECT_EQ(writer.at("app_hits_total{cache=l1}"), 4);
+  EXPECT_EQ(writer.at("app_hits_total{cache=l2}"), 0);
+  EXPECT_EQ(writer.at("app_depth{}"), -2);
+  EXPECT_EQ(writer.at("app_wait_seconds_count{}"), 1);
   EXPECT_EQ(writer.scales["app_wait_seconds"], 1e-9);
 }
 
@@ -142,7 +119,7 @@ TEST(MetricRegistry, ConcurrentCollectAndUnregisterIsSafe) {
   for (int t = 0; t < 2; ++t) {
     collectors.emplace_back([&] {
       while (!stop.load(std::memory_order_relaxed)) {
-        MapWriter writer;
+        CapturingWriter writer;
         registry.collect(writer);
         collections.fetch_add(1, std::memory_order_relaxed);
       }

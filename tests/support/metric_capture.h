@@ -24,9 +24,10 @@ class CapturingWriter final : public MetricWriter {
     values[key(name, labels)] += value;
   }
   void histogram(std::string_view name, std::string_view, const MetricLabels& labels,
-                 const HistogramSnapshot& snapshot, double) override {
+                 const HistogramSnapshot& snapshot, double scale) override {
     values[key(std::string(name) + "_count", labels)] += static_cast<double>(snapshot.count);
     values[key(std::string(name) + "_sum", labels)] += static_cast<double>(snapshot.sum);
+    scales[std::string(name)] = scale;
   }
 
   static std::string key(std::string_view name, const MetricLabels& labels) {
@@ -46,6 +47,7 @@ class CapturingWriter final : public MetricWriter {
   }
 
   std::map<std::string, double> values;
+  std::map<std::string, double> scales;  // histogram name -> the scale it was written with
 };
 
 inline CapturingWriter collect(const MetricRegistry& registry) {
