@@ -14,7 +14,9 @@
 #include <utility>
 
 #include "meshrpc/base/logging.h"
+#include "meshrpc/base/status_macros.h"
 #include "meshrpc/codec/codec.h"
+#include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/unary_call.h"
 #include "meshrpc/core/channel.h"
 #include "meshrpc/membership/messages.h"
@@ -26,6 +28,10 @@
 namespace meshrpc::membership {
 
 namespace {
+
+std::span<const std::byte> as_bytes(std::string_view text) {
+  return std::as_bytes(std::span<const char>(text.data(), text.size()));
+}
 
 bool is_wildcard(const std::string& host) {
   return host.empty() || host == "0.0.0.0" || host == "::";
@@ -74,6 +80,14 @@ struct Cluster::State : std::enable_shared_from_this<Cluster::State> {
   }
 
   Result<PushPull> answer_push_pull(const PushPull& request);
+  // A fresh AES-GCM nonce from the node's random source.
+  Keyring::Nonce draw_nonce();
+  // What goes on the wire for a push-pull message: itself, or with a keyring, sealed.
+  Result<PushPull> seal_push_pull(const PushPull& message);
+  // The message a wire push-pull carries. UNAUTHENTICATED (and counted) when it is sealed and
+  // no key opens it, when it is in the clear and we have a keyring, or sealed and we have
+  // none: either way its sender is not in our cluster.
+  Result<PushPull> open_push_pull(const PushPull& wire);
   void write_metrics(MetricWriter& writer) const;
 
   runtime::Env& env;
@@ -149,17 +163,8 @@ void Cluster::State::send(Outgoing out) {
   if (!encoded.ok()) return;  // a bug: our own packets always encode
   Buffer payload = std::move(*encoded);
   if (options.keyring) {
-    std::array<std::byte, 12> nonce;
-    {
-      std::lock_guard lock(mutex);
-      const uint64_t a = random.next_u64();
-      const uint64_t b = random.next_u64();
-      for (size_t i = 0; i < 8; ++i) nonce[i] = static_cast<std::byte>(a >> (8 * i));
-      for (size_t i = 0; i < 4; ++i) nonce[8 + i] = static_cast<std::byte>(b >> (8 * i));
-    }
     const std::string_view plain = payload.flatten();
-    Result<Buffer> sealed = options.keyring->seal(
-        std::as_bytes(std::span<const char>(plain.data(), plain.size())), nonce);
+    Result<Buffer> sealed = options.keyring->seal(as_bytes(plain), draw_nonce());
     if (!sealed.ok()) return;
     payload = std::move(*sealed);
   }
@@ -224,11 +229,7 @@ awaitable<void> Cluster::State::receive_loop() {
 void Cluster::State::on_datagram(transport::Datagram datagram) {
   const size_t bytes = datagram.payload.size();
   Result<Buffer> plain = std::move(datagram.payload);
-  if (options.keyring) {
-    const std::string_view sealed = plain->flatten();
-    plain =
-        options.keyring->open(std::as_bytes(std::span<const char>(sealed.data(), sealed.size())));
-  }
+  if (options.keyring) plain = options.keyring->open(as_bytes(plain->flatten()));
   Result<Packet> packet =
       plain.ok() ? codec::decode<Packet>(*plain) : Result<Packet>(plain.status());
   {
@@ -244,6 +245,46 @@ void Cluster::State::on_datagram(transport::Datagram datagram) {
   rearm();
 }
 
+Keyring::Nonce Cluster::State::draw_nonce() {
+  Keyring::Nonce nonce;
+  std::lock_guard lock(mutex);
+  const uint64_t a = random.next_u64();
+  const uint64_t b = random.next_u64();
+  for (size_t i = 0; i < 8; ++i) nonce[i] = static_cast<std::byte>(a >> (8 * i));
+  for (size_t i = 0; i < 4; ++i) nonce[8 + i] = static_cast<std::byte>(b >> (8 * i));
+  return nonce;
+}
+
+Result<PushPull> Cluster::State::seal_push_pull(const PushPull& message) {
+  if (!options.keyring) return message;
+  MESHRPC_ASSIGN_OR_RETURN(Buffer encoded, codec::encode(message));
+  MESHRPC_ASSIGN_OR_RETURN(
+      Buffer sealed, options.keyring->seal_message(as_bytes(encoded.flatten()), draw_nonce()));
+  PushPull wire;
+  wire.sealed = sealed.to_string();
+  return wire;
+}
+
+Result<PushPull> Cluster::State::open_push_pull(const PushPull& wire) {
+  Result<PushPull> message = wire;
+  if (options.keyring && wire.sealed.empty()) {
+    message = unauthenticated_error("push-pull in the clear, but this cluster's gossip is sealed");
+  } else if (!options.keyring && !wire.sealed.empty()) {
+    message = unauthenticated_error("sealed push-pull, but this node has no keyring");
+  } else if (options.keyring) {
+    Result<Buffer> plain = options.keyring->open_message(as_bytes(wire.sealed));
+    message = plain.ok() ? codec::decode<PushPull>(*plain) : Result<PushPull>(plain.status());
+    if (message.ok() && !message->sealed.empty()) {
+      message = invalid_argument_error("push-pull sealed twice");
+    }
+  }
+  if (!message.ok()) {
+    std::lock_guard lock(mutex);
+    ++stats.push_pulls_rejected_by_keyring;
+  }
+  return message;
+}
+
 awaitable<Status> Cluster::State::push_pull(transport::Address to, bool join) {
   PushPull request;
   {
@@ -251,16 +292,24 @@ awaitable<Status> Cluster::State::push_pull(transport::Address to, bool join) {
     if (!swim) co_return unavailable_error("cluster not started");
     request = swim->make_push_pull(join);
   }
+  Result<PushPull> wire_request = seal_push_pull(request);
+  if (!wire_request.ok()) co_return wire_request.status();
   core::ChannelOptions channel_options;
   channel_options.metrics = nullptr;
   core::Channel channel(env, network, to, channel_options);
   core::CallOptions call;
   call.timeout = options.push_pull_timeout;
-  auto [reply] = co_await codec::async_unary_call<PushPull>(channel, std::string(kPushPullMethod),
-                                                            request, call, use_nothrow_awaitable);
+  auto [wire_reply] = co_await codec::async_unary_call<PushPull>(
+      channel, std::string(kPushPullMethod), *wire_request, call, use_nothrow_awaitable);
+  const size_t request_bytes = codec::encoded_size(*wire_request);
+  const size_t reply_bytes = wire_reply.ok() ? codec::encoded_size(*wire_reply) : 0;
+  Result<PushPull> reply =
+      wire_reply.ok() ? open_push_pull(*wire_reply) : Result<PushPull>(wire_reply.status());
   {
     std::lock_guard lock(mutex);
     ++stats.push_pulls;
+    stats.push_pull_bytes_sent += request_bytes;
+    stats.push_pull_bytes_received += reply_bytes;
     if (!reply.ok()) {
       ++stats.push_pulls_failed;
       co_return reply.status().with_context("push-pull with " + to.to_string());
@@ -272,7 +321,8 @@ awaitable<Status> Cluster::State::push_pull(transport::Address to, bool join) {
   co_return Status();
 }
 
-Result<PushPull> Cluster::State::answer_push_pull(const PushPull& request) {
+Result<PushPull> Cluster::State::answer_push_pull(const PushPull& wire_request) {
+  MESHRPC_ASSIGN_OR_RETURN(PushPull request, open_push_pull(wire_request));
   PushPull reply;
   {
     std::lock_guard lock(mutex);
@@ -280,8 +330,16 @@ Result<PushPull> Cluster::State::answer_push_pull(const PushPull& request) {
     swim->merge_push_pull(request, env.now());
     reply = swim->make_push_pull(false);
   }
+  MESHRPC_ASSIGN_OR_RETURN(PushPull wire_reply, seal_push_pull(reply));
+  const size_t request_bytes = codec::encoded_size(wire_request);
+  const size_t reply_bytes = codec::encoded_size(wire_reply);
+  {
+    std::lock_guard lock(mutex);
+    stats.push_pull_bytes_received += request_bytes;
+    stats.push_pull_bytes_sent += reply_bytes;
+  }
   kick();
-  return reply;
+  return wire_reply;
 }
 
 void Cluster::State::write_metrics(MetricWriter& writer) const {
@@ -327,6 +385,15 @@ void Cluster::State::write_metrics(MetricWriter& writer) const {
                  {{"reason", "malformed"}}, stats.packets_malformed);
   writer.counter("meshrpc_membership_push_pulls_total", "Full-state exchanges this node started.",
                  {}, stats.push_pulls);
+  writer.counter("meshrpc_membership_push_pull_bytes_sent_total",
+                 "Encoded bytes of push-pull messages sent (requests and replies).", {},
+                 stats.push_pull_bytes_sent);
+  writer.counter("meshrpc_membership_push_pull_bytes_received_total",
+                 "Encoded bytes of push-pull messages received (requests and replies).", {},
+                 stats.push_pull_bytes_received);
+  writer.counter("meshrpc_membership_push_pulls_rejected_total",
+                 "Push-pull requests refused and replies dropped: the keyring did not open them.",
+                 {}, stats.push_pulls_rejected_by_keyring);
   writer.counter("meshrpc_membership_push_pulls_failed_total",
                  "Full-state exchanges this node started that failed.", {},
                  stats.push_pulls_failed);

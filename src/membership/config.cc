@@ -18,6 +18,8 @@ SwimConfig SwimConfig::wan() {
   config.gossip_interval = milliseconds(500);
   config.gossip_nodes = 4;
   config.push_pull_interval = seconds(60);
+  // A cross-site push-pull is dearer: try reconnecting at the WAN push-pull rate.
+  config.reconnect_interval = seconds(60);
   return config;
 }
 
@@ -34,7 +36,18 @@ SwimConfig SwimConfig::local() {
   config.push_pull_interval = seconds(15);
   config.tombstone_ttl = seconds(10);
   config.gossip_to_the_dead = seconds(15);
+  // Processes on one host restart in seconds: find them again quickly.
+  config.reconnect_interval = seconds(10);
   return config;
+}
+
+runtime::Duration push_pull_interval_for(const SwimConfig& config, size_t n) {
+  // memberlist's pushPullScaleThreshold: below it a push-pull is small anyway.
+  constexpr size_t kScaleThreshold = 32;
+  if (n <= kScaleThreshold) return config.push_pull_interval;
+  const double multiplier =
+      std::ceil(std::log2(static_cast<double>(n)) - std::log2(double{kScaleThreshold})) + 1.0;
+  return config.push_pull_interval * static_cast<int64_t>(multiplier);
 }
 
 uint32_t retransmit_limit(const SwimConfig& config, size_t n) {

@@ -16,7 +16,7 @@
 namespace meshrpc::membership {
 namespace {
 
-static_assert(Keyring::kMaxSealedBytes <= INT_MAX, "EVP lengths are int");
+static_assert(Keyring::kMaxMessageBytes + Keyring::kSealOverhead <= INT_MAX, "EVP lengths are int");
 
 struct CipherCtxFree {
   void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
@@ -107,7 +107,7 @@ namespace detail {
 Status aes_gcm_seal(std::string_view key, std::span<const std::byte, 12> nonce,
                     std::span<const std::byte> aad, std::span<const std::byte> plaintext,
                     std::span<std::byte> out) {
-  if (plaintext.size() > Keyring::kMaxSealedBytes || aad.size() > Keyring::kMaxSealedBytes ||
+  if (plaintext.size() > Keyring::kMaxMessageBytes || aad.size() > Keyring::kMaxSealedBytes ||
       out.size() != plaintext.size() + Keyring::kTagBytes) {
     return invalid_argument_error("aes_gcm_seal: bad lengths");
   }
@@ -128,7 +128,8 @@ Status aes_gcm_seal(std::string_view key, std::span<const std::byte, 12> nonce,
 Status aes_gcm_open(std::string_view key, std::span<const std::byte, 12> nonce,
                     std::span<const std::byte> aad, std::span<const std::byte> sealed,
                     std::span<std::byte> out) {
-  if (sealed.size() < Keyring::kTagBytes || sealed.size() > Keyring::kMaxSealedBytes ||
+  if (sealed.size() < Keyring::kTagBytes ||
+      sealed.size() > Keyring::kMaxMessageBytes + Keyring::kTagBytes ||
       aad.size() > Keyring::kMaxSealedBytes || out.size() != sealed.size() - Keyring::kTagBytes) {
     return invalid_argument_error("aes_gcm_open: bad lengths");
   }
@@ -305,17 +306,34 @@ bool Keyring::is_primary(std::string_view key) const {
 }
 
 Result<Buffer> Keyring::seal(std::span<const std::byte> plaintext, const Nonce& nonce) const {
-  if (plaintext.size() > kMaxPlaintextBytes) {
+  return seal_as(kVersion, kMaxPlaintextBytes, plaintext, nonce);
+}
+
+Result<Buffer> Keyring::open(std::span<const std::byte> sealed) const {
+  return open_as(kVersion, kMaxSealedBytes, sealed);
+}
+
+Result<Buffer> Keyring::seal_message(std::span<const std::byte> plaintext,
+                                     const Nonce& nonce) const {
+  return seal_as(kMessageVersion, kMaxMessageBytes, plaintext, nonce);
+}
+
+Result<Buffer> Keyring::open_message(std::span<const std::byte> sealed) const {
+  return open_as(kMessageVersion, kMaxMessageBytes + kSealOverhead, sealed);
+}
+
+Result<Buffer> Keyring::seal_as(uint8_t version, size_t max_plaintext,
+                                std::span<const std::byte> plaintext, const Nonce& nonce) const {
+  if (plaintext.size() > max_plaintext) {
     return resource_exhausted_error("plaintext of " + std::to_string(plaintext.size()) +
-                                    " bytes exceeds kMaxPlaintextBytes " +
-                                    std::to_string(kMaxPlaintextBytes));
+                                    " bytes exceeds the limit of " + std::to_string(max_plaintext));
   }
   std::shared_lock lock(mutex_);
   if (key_count_ == 0) return failed_precondition_error("seal: keyring has no keys (moved from)");
   const size_t sealed_size = plaintext.size() + kSealOverhead;
   Buffer out;
   std::span<std::byte> dst = std::as_writable_bytes(out.prepare(sealed_size)).first(sealed_size);
-  dst[0] = std::byte{kVersion};
+  dst[0] = std::byte{version};
   std::copy(nonce.begin(), nonce.end(), dst.begin() + 1);
   MESHRPC_RETURN_IF_ERROR(detail::aes_gcm_seal(keys_[0].view(), nonce, dst.first(1), plaintext,
                                                dst.subspan(1 + kNonceBytes)));
@@ -323,16 +341,17 @@ Result<Buffer> Keyring::seal(std::span<const std::byte> plaintext, const Nonce& 
   return out;
 }
 
-Result<Buffer> Keyring::open(std::span<const std::byte> sealed) const {
-  if (sealed.size() < kSealOverhead || sealed.size() > kMaxSealedBytes) {
+Result<Buffer> Keyring::open_as(uint8_t version, size_t max_sealed,
+                                std::span<const std::byte> sealed) const {
+  if (sealed.size() < kSealOverhead || sealed.size() > max_sealed) {
     return invalid_argument_error("sealed message of " + std::to_string(sealed.size()) +
-                                  " bytes is outside [kSealOverhead " +
-                                  std::to_string(kSealOverhead) + ", kMaxSealedBytes " +
-                                  std::to_string(kMaxSealedBytes) + "]");
+                                  " bytes is outside [" + std::to_string(kSealOverhead) + ", " +
+                                  std::to_string(max_sealed) + "]");
   }
-  const auto version = static_cast<uint8_t>(sealed[0]);
-  if (version != kVersion) {
-    return invalid_argument_error("unknown keyring format version " + std::to_string(version));
+  const auto found = static_cast<uint8_t>(sealed[0]);
+  if (found != version) {
+    return invalid_argument_error("keyring format version " + std::to_string(found) + " where " +
+                                  std::to_string(version) + " belongs");
   }
   const std::span<const std::byte, kNonceBytes> nonce = sealed.subspan<1, kNonceBytes>();
   const auto body = sealed.subspan(1 + kNonceBytes);

@@ -1,7 +1,9 @@
 #include "meshrpc/membership/swim.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "meshrpc/codec/struct_codec.h"
@@ -18,6 +20,13 @@ using runtime::TimePoint;
 // ping-reqs per failing member per probe interval, each held for one probe_timeout; 256
 // covers dozens of members failing together, and bounds what a misbehaving peer can pin.
 constexpr size_t kMaxRelays = 256;
+
+// Failed members remembered for reconnecting (SwimConfig::reconnect_interval). Records live
+// for reconnect_timeout, so the count is the members that died within it: a partition of
+// the 1,000-node clusters this core is simulated at stays far below 16,384, which leaves
+// room for churn (nodes killed and replaced without leaving) at ~100 bytes a record,
+// under 2 MB. When full, the oldest record goes: it is the nearest to expiring anyway.
+constexpr size_t kMaxFailed = 16'384;
 
 bool is_live(MemberState state) {
   return state == MemberState::kAlive || state == MemberState::kSuspect;
@@ -59,6 +68,26 @@ void sample(std::vector<T>& items, size_t k, runtime::Random& random) {
   items.resize(k);
 }
 
+// min(k, n) distinct indices drawn uniformly from [0, n), in random order: sample() over the
+// implicit list 0..n-1, storing only the slots it moves. O(k log k) however large n, so a
+// caller need not list its candidates; the same draws as sample() over n items.
+std::vector<size_t> sample_indices(size_t n, size_t k, runtime::Random& random) {
+  k = std::min(k, n);
+  std::map<size_t, size_t> moved;  // slot -> index now there, where not the slot's own
+  const auto at = [&](size_t slot) {
+    const auto it = moved.find(slot);
+    return it == moved.end() ? slot : it->second;
+  };
+  std::vector<size_t> picked;
+  picked.reserve(k);
+  for (size_t i = 0; i < k; ++i) {
+    const size_t j = i + static_cast<size_t>(random.uniform(n - i));
+    picked.push_back(at(j));
+    moved[j] = at(i);  // slot i, now holding at(j), is never read again
+  }
+  return picked;
+}
+
 }  // namespace
 
 struct Swim::State {
@@ -75,6 +104,8 @@ struct Swim::State {
     std::optional<Suspicion> suspicion;
     // When it became dead or left: the tombstone's age.
     TimePoint down_since{};
+    // Its index in live_others while it is live (not for ourselves).
+    size_t live_slot = 0;
   };
   // Our probe in flight.
   struct Probe {
@@ -94,13 +125,29 @@ struct Swim::State {
     TimePoint expires_at;  // a late ack is still relayed until then
     bool nack_sent = false;
   };
+  // A member declared or learned dead, remembered (past its tombstone) for reconnecting.
+  struct Failed {
+    transport::Address address;
+    uint64_t incarnation = 0;
+    TimePoint since;  // when first held dead: the record expires reconnect_timeout later
+  };
+  // A member timer: when, and whose (a member lives in a map node, which does not move).
+  // Ties break by node id, not by address, so that a run is a function of its inputs.
+  using TimerKey = std::pair<TimePoint, Member*>;
+  struct TimerOrder {
+    bool operator()(const TimerKey& a, const TimerKey& b) const {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second->status.node_id < b.second->status.node_id;
+    }
+  };
+  using Timers = std::set<TimerKey, TimerOrder>;
   enum class Outcome { kApplied, kStale, kIgnored };
 
   State(SwimConfig config_in, NodeStatus self_in, TimePoint now);
 
   // --- queries ---
   bool left() const { return self->status.state == MemberState::kLeft; }
-  size_t live_count() const;
+  size_t live_count() const { return live_others.size() + (left() ? 0 : 1); }
   Duration scaled(Duration d) const { return d * (health + 1); }
   Member* find_live(std::string_view node_id);
   Update to_update(const Member& member) const;
@@ -111,6 +158,7 @@ struct Swim::State {
     events.push_back(MemberEvent{kind, member.status});
   }
   bool send(const transport::Address& to, Packet packet, bool require_updates = false);
+  void notify_if_down(const transport::Address& from, const Packet& packet, TimePoint now);
   void adjust_health(int64_t delta);
 
   // --- applying updates (precedence) ---
@@ -124,6 +172,15 @@ struct Swim::State {
   void start_suspicion(Member& member, const Update& update, TimePoint now);
   void set_down(Member& member, const Update& update, TimePoint now);
   void refute(uint64_t claimed_incarnation, TimePoint now);
+  void set_state(Member& member, MemberState state, TimePoint now);
+  void arm_suspicion(Member& member, Suspicion suspicion);
+  TimerKey reap_key(Member& member) const {
+    return {member.down_since + config.tombstone_ttl, &member};
+  }
+  void add_live(Member& member);
+  void remove_live(Member& member);
+  void remember_failed(const Member& member, TimePoint now);
+  void forget(const std::string& node_id);
   void suspect_locally(const std::string& node_id, TimePoint now);
 
   // --- timers ---
@@ -140,6 +197,7 @@ struct Swim::State {
   void reap_tombstones(TimePoint now);
   void gossip_round(TimePoint now, runtime::Random& random);
   void push_pull_round(runtime::Random& random);
+  void reconnect_round(TimePoint now, runtime::Random& random);
 
   // --- packets ---
   void receive(const transport::Address& from, const Packet& packet, TimePoint now,
@@ -157,12 +215,29 @@ struct Swim::State {
   std::string self_id;
   std::map<std::string, Member, std::less<>> members;
   Member* self = nullptr;  // into `members`: map nodes do not move, and self is never reaped
+  // Invariant: the alive and suspect members other than ourselves, in no order (each knows
+  // its live_slot), kept by set_state() and add_member(): live_count(), read for every
+  // packet sent, is O(1), and gossip draws its targets without scanning the members.
+  std::vector<Member*> live_others;
+  // Invariant: one entry per suspect (at its suspicion deadline) and per tombstone other
+  // than ourselves (at its reap time), so that next_deadline() and tick() find what is due
+  // without scanning the members.
+  Timers suspicion_timers;
+  Timers reap_timers;
+  // Members declared or learned dead, by node id; outlive their tombstones (reconnect).
+  std::map<std::string, Failed, std::less<>> failed;
+  // When each tombstone last got a dead-sender notice (receive()); at most one entry per
+  // tombstone, dropped with it.
+  std::map<std::string, TimePoint, std::less<>> notices;
   UpdateQueue queue;
 
   // Round-robin probe order: members from probe_order[probe_index] on are still to be
   // probed this round. New members wait in `unplaced` for a random draw to place them.
   std::vector<std::string> probe_order;
   size_t probe_index = 0;
+  // Invariant: the ids in probe_order[probe_index..] (which holds none twice), so that
+  // placing a new member need not search the rest of the round.
+  std::set<std::string, std::less<>> unprobed;
   std::vector<std::string> unplaced;
   std::optional<Probe> probe;
   std::map<uint64_t, Relay> relays;
@@ -172,6 +247,7 @@ struct Swim::State {
   TimePoint next_probe_at;
   TimePoint next_gossip_at;
   TimePoint next_push_pull_at;
+  TimePoint next_reconnect_at;
 
   std::vector<Outgoing> outgoing;
   std::vector<PushPullRequest> push_pulls;
@@ -190,15 +266,11 @@ Swim::State::State(SwimConfig config_in, NodeStatus self_in, TimePoint now)
   next_gossip_at = now + config.gossip_interval;
   next_push_pull_at = config.push_pull_interval > Duration::zero() ? now + config.push_pull_interval
                                                                    : kInfiniteFuture;
+  next_reconnect_at = config.reconnect_interval > Duration::zero() ? now + config.reconnect_interval
+                                                                   : kInfiniteFuture;
 }
 
 // ---- queries ----------------------------------------------------------------------------------
-
-size_t Swim::State::live_count() const {
-  return static_cast<size_t>(std::count_if(members.begin(), members.end(), [](const auto& entry) {
-    return is_live(entry.second.status.state);
-  }));
-}
 
 Swim::State::Member* Swim::State::find_live(std::string_view node_id) {
   const auto it = members.find(node_id);
@@ -216,33 +288,36 @@ Update Swim::State::to_update(const Member& member) const {
 
 TimePoint Swim::State::next_deadline() const {
   TimePoint deadline = next_gossip_at;
-  if (!left()) deadline = std::min({deadline, next_probe_at, next_push_pull_at});
+  if (!left()) {
+    deadline = std::min({deadline, next_probe_at, next_push_pull_at, next_reconnect_at});
+  }
   if (probe) {
     deadline = std::min(deadline, probe->indirect_sent ? probe->end_at : probe->timeout_at);
   }
+  // At most kMaxRelays, and rarely more than a few.
   for (const auto& [seq, relay] : relays) {
     deadline = std::min(deadline, relay.nack_sent ? relay.expires_at : relay.nack_at);
   }
-  for (const auto& [node_id, member] : members) {
-    if (member.suspicion) deadline = std::min(deadline, member.suspicion->deadline);
-    if (node_id != self_id && is_down(member.status.state)) {
-      deadline = std::min(deadline, member.down_since + config.tombstone_ttl);
-    }
-  }
+  if (!suspicion_timers.empty()) deadline = std::min(deadline, suspicion_timers.begin()->first);
+  if (!reap_timers.empty()) deadline = std::min(deadline, reap_timers.begin()->first);
   return deadline;
 }
 
 // ---- output -----------------------------------------------------------------------------------
 
 // Fills `packet` with piggybacked updates up to max_packet_bytes and queues it for `to`.
-// A kPing to a suspect carries that suspicion first (buddy system). With require_updates, a
-// packet that would carry no update is not sent (gossip).
+// An update already in `packet` goes first, and the queue's update about the same node is
+// left for later (a statement the receiver must see: a notice, a leave). A kPing to a
+// suspect carries that suspicion first (buddy system). With require_updates, a packet that
+// would carry no update is not sent (gossip).
 bool Swim::State::send(const transport::Address& to, Packet packet, bool require_updates) {
   packet.from_id = self_id;
   const size_t base = codec::encoded_size(packet);
   size_t budget = config.max_packet_bytes > base ? config.max_packet_bytes - base : 0;
-  std::string_view skip;
-  if (packet.type == PacketType::kPing) {
+  std::string skip;  // a copy: packet.updates grows below
+  if (!packet.updates.empty()) {
+    skip = packet.updates.front().node_id;
+  } else if (packet.type == PacketType::kPing) {
     const auto it = members.find(packet.target_id);
     if (it != members.end() && it->second.status.state == MemberState::kSuspect) {
       Update buddy = to_update(it->second);
@@ -333,8 +408,10 @@ Swim::State::Outcome Swim::State::confirm(Member& member, const Update& update) 
     return Outcome::kStale;
   }
   const auto confirmations = static_cast<uint32_t>(suspicion.confirmations.size());
+  suspicion_timers.erase({suspicion.deadline, &member});
   suspicion.deadline = suspicion.start + suspicion_timeout(config, live_count(), confirmations,
                                                            config.probe_interval);
+  suspicion_timers.insert({suspicion.deadline, &member});
   queue.enqueue(update);
   return Outcome::kApplied;
 }
@@ -345,6 +422,9 @@ void Swim::State::add_member(const Update& update, TimePoint now) {
       update.tags};
   Member& member =
       members.emplace(update.node_id, Member{std::move(status), std::nullopt, {}}).first->second;
+  add_live(member);
+  // Forgotten while still remembered as failed (a healed partition): not failed any more.
+  failed.erase(update.node_id);
   unplaced.push_back(update.node_id);
   queue.enqueue(update);
   emit(MemberEvent::Kind::kJoined, member);
@@ -358,11 +438,10 @@ void Swim::State::set_alive(Member& member, const Update& update, TimePoint now)
   status.address = address;
   status.tags = update.tags;
   status.incarnation = update.incarnation;
-  status.state = MemberState::kAlive;
-  status.last_seen = now;
-  member.suspicion.reset();
+  set_state(member, MemberState::kAlive, now);
   queue.enqueue(update);
   if (is_down(previous)) {
+    forget(status.node_id);
     unplaced.push_back(status.node_id);
     emit(MemberEvent::Kind::kJoined, member);
   } else if (previous == MemberState::kSuspect) {
@@ -374,28 +453,91 @@ void Swim::State::set_alive(Member& member, const Update& update, TimePoint now)
 
 void Swim::State::start_suspicion(Member& member, const Update& update, TimePoint now) {
   const bool was_alive = member.status.state == MemberState::kAlive;
-  member.status.state = MemberState::kSuspect;
   member.status.incarnation = update.incarnation;
-  member.status.last_seen = now;
+  set_state(member, MemberState::kSuspect, now);
   const TimePoint deadline =
       now + suspicion_timeout(config, live_count(), 0, config.probe_interval);
-  member.suspicion = Suspicion{now, update.from, {}, deadline};
+  arm_suspicion(member, Suspicion{now, update.from, {}, deadline});
   queue.enqueue(update);
   if (was_alive) emit(MemberEvent::Kind::kSuspect, member);
 }
 
 void Swim::State::set_down(Member& member, const Update& update, TimePoint now) {
   const MemberState previous = member.status.state;
-  member.status.state = update.state;
   member.status.incarnation = update.incarnation;
-  member.status.last_seen = now;
-  member.down_since = now;
-  member.suspicion.reset();
+  set_state(member, update.state, now);
+  if (update.state == MemberState::kDead) {
+    remember_failed(member, now);
+  } else {
+    failed.erase(member.status.node_id);  // it meant to go: no reconnecting
+  }
   queue.enqueue(update);
   // Dead after left (or the reverse) tells observers nothing new.
   if (is_down(previous)) return;
   emit(update.state == MemberState::kDead ? MemberEvent::Kind::kDead : MemberEvent::Kind::kLeft,
        member);
+}
+
+// Every change of a member's state goes through here, keeping live_others, the member
+// timers and last_seen in step with it. A suspicion ends with any change (a new one is
+// armed by the caller).
+void Swim::State::set_state(Member& member, MemberState state, TimePoint now) {
+  const MemberState previous = member.status.state;
+  const bool reapable = &member != self;  // we never forget ourselves
+  if (is_down(previous) && reapable) reap_timers.erase(reap_key(member));
+  if (member.suspicion) {
+    suspicion_timers.erase({member.suspicion->deadline, &member});
+    member.suspicion.reset();
+  }
+  if (&member != self && is_live(previous) != is_live(state)) {
+    is_live(state) ? add_live(member) : remove_live(member);
+  }
+  member.status.state = state;
+  member.status.last_seen = now;
+  if (is_down(state)) {
+    member.down_since = now;
+    if (reapable) reap_timers.insert(reap_key(member));
+  }
+}
+
+void Swim::State::arm_suspicion(Member& member, Suspicion suspicion) {
+  suspicion_timers.insert({suspicion.deadline, &member});
+  member.suspicion = std::move(suspicion);
+}
+
+void Swim::State::add_live(Member& member) {
+  member.live_slot = live_others.size();
+  live_others.push_back(&member);
+}
+
+void Swim::State::remove_live(Member& member) {
+  Member* last = live_others.back();
+  live_others[member.live_slot] = last;
+  last->live_slot = member.live_slot;
+  live_others.pop_back();
+}
+
+void Swim::State::remember_failed(const Member& member, TimePoint now) {
+  const NodeStatus& status = member.status;
+  const auto it = failed.find(status.node_id);
+  if (it != failed.end()) {
+    // Dead again at a higher incarnation: same failure, the clock keeps running.
+    it->second.address = status.address;
+    it->second.incarnation = status.incarnation;
+    return;
+  }
+  if (failed.size() >= kMaxFailed) {
+    failed.erase(std::min_element(failed.begin(), failed.end(), [](const auto& a, const auto& b) {
+      return a.second.since < b.second.since;
+    }));
+  }
+  failed.emplace(status.node_id, Failed{status.address, status.incarnation, now});
+}
+
+// The member is alive again (or gone for good): nothing to reconnect to or notify.
+void Swim::State::forget(const std::string& node_id) {
+  failed.erase(node_id);
+  notices.erase(node_id);
 }
 
 void Swim::State::refute(uint64_t claimed_incarnation, TimePoint now) {
@@ -436,7 +578,11 @@ void Swim::State::tick(TimePoint now, runtime::Random& random) {
   }
   if (!left() && now >= next_push_pull_at) {
     push_pull_round(random);
-    next_push_pull_at = now + config.push_pull_interval;
+    next_push_pull_at = now + push_pull_interval_for(config, live_count());
+  }
+  if (!left() && now >= next_reconnect_at) {
+    reconnect_round(now, random);
+    next_reconnect_at = now + config.reconnect_interval;
   }
 }
 
@@ -444,9 +590,7 @@ void Swim::State::tick(TimePoint now, runtime::Random& random) {
 // probed within about one round and the order stays unpredictable.
 void Swim::State::place_new_members(runtime::Random& random) {
   for (std::string& node_id : unplaced) {
-    if (find_live(node_id) == nullptr) continue;
-    const auto rest = probe_order.begin() + static_cast<ptrdiff_t>(probe_index);
-    if (std::find(rest, probe_order.end(), node_id) != probe_order.end()) continue;
+    if (find_live(node_id) == nullptr || !unprobed.insert(node_id).second) continue;
     const uint64_t slots = probe_order.size() - probe_index + 1;
     const size_t at = probe_index + static_cast<size_t>(random.uniform(slots));
     probe_order.insert(probe_order.begin() + static_cast<ptrdiff_t>(at), std::move(node_id));
@@ -463,13 +607,16 @@ void Swim::State::reshuffle(runtime::Random& random) {
     std::swap(probe_order[i - 1], probe_order[random.uniform(i)]);
   }
   probe_index = 0;
+  unprobed = std::set<std::string, std::less<>>(probe_order.begin(), probe_order.end());
   unplaced.clear();
 }
 
 Swim::State::Member* Swim::State::next_probe_target(runtime::Random& random) {
   for (int pass = 0; pass < 2; ++pass) {
     while (probe_index < probe_order.size()) {
-      if (Member* member = find_live(probe_order[probe_index++])) return member;
+      const std::string& node_id = probe_order[probe_index++];
+      unprobed.erase(node_id);
+      if (Member* member = find_live(node_id)) return member;
     }
     reshuffle(random);
   }
@@ -554,8 +701,9 @@ void Swim::State::run_relays(TimePoint now) {
 }
 
 void Swim::State::expire_suspicions(TimePoint now) {
-  for (auto& [node_id, member] : members) {
-    if (!member.suspicion || now < member.suspicion->deadline) continue;
+  // set_down() removes each from suspicion_timers.
+  while (!suspicion_timers.empty() && suspicion_timers.begin()->first <= now) {
+    Member& member = *suspicion_timers.begin()->second;
     Update claim = to_update(member);
     claim.state = MemberState::kDead;
     claim.from = self_id;
@@ -564,25 +712,30 @@ void Swim::State::expire_suspicions(TimePoint now) {
   }
 }
 
+// The failed-member record (reconnect) outlives the tombstone; the notice record does not.
 void Swim::State::reap_tombstones(TimePoint now) {
-  std::erase_if(members, [&](const auto& entry) {
-    const Member& member = entry.second;
-    return entry.first != self_id && is_down(member.status.state) &&
-           now >= member.down_since + config.tombstone_ttl;
-  });
+  while (!reap_timers.empty() && reap_timers.begin()->first <= now) {
+    const std::string node_id = reap_timers.begin()->second->status.node_id;
+    reap_timers.erase(reap_timers.begin());
+    notices.erase(node_id);
+    members.erase(node_id);
+  }
 }
 
+// gossip_nodes targets drawn uniformly from the live members and the tombstones younger than
+// gossip_to_the_dead, without scanning the members (this runs every gossip_interval while
+// anything is queued): the live are live_others, the recently dead the newest tombstones, at
+// the end of reap_timers (reap time = down_since + tombstone_ttl: down_since order).
 void Swim::State::gossip_round(TimePoint now, runtime::Random& random) {
   if (queue.size() == 0) return;
-  std::vector<const Member*> targets;
-  for (const auto& [node_id, member] : members) {
-    if (node_id == self_id) continue;
-    if (is_live(member.status.state) || now < member.down_since + config.gossip_to_the_dead) {
-      targets.push_back(&member);
-    }
+  std::vector<const Member*> recently_dead;
+  for (auto it = reap_timers.rbegin(); it != reap_timers.rend(); ++it) {
+    if (now >= it->second->down_since + config.gossip_to_the_dead) break;
+    recently_dead.push_back(it->second);
   }
-  sample(targets, config.gossip_nodes, random);
-  for (const Member* target : targets) {
+  const size_t live = live_others.size();
+  for (const size_t i : sample_indices(live + recently_dead.size(), config.gossip_nodes, random)) {
+    const Member* target = i < live ? live_others[i] : recently_dead[i - live];
     Packet gossip;
     gossip.type = PacketType::kGossip;
     if (!send(target->status.address, std::move(gossip), /*require_updates=*/true)) break;
@@ -600,6 +753,25 @@ void Swim::State::push_pull_round(runtime::Random& random) {
   if (!candidates.empty()) push_pulls.push_back({candidates.front()->status.address, false});
 }
 
+// serf's reconnect: one remembered failed member, with probability failed / live others, so
+// the cluster as a whole tries each failed member about once per interval; a member alive
+// again answers, and the push-pull merges both sides back together (each refutes what the
+// other holds about it, and the refutations spread by gossip like any update).
+void Swim::State::reconnect_round(TimePoint now, runtime::Random& random) {
+  std::erase_if(failed, [&](const auto& entry) {
+    return now >= entry.second.since + config.reconnect_timeout;
+  });
+  if (failed.empty()) return;
+  const size_t others = live_count() - 1;  // we are alive: not left()
+  const double probability =
+      others == 0 ? 1.0 : static_cast<double>(failed.size()) / static_cast<double>(others);
+  if (!random.bernoulli(probability)) return;
+  const auto pick =
+      std::next(failed.begin(), static_cast<ptrdiff_t>(random.uniform(failed.size())));
+  push_pulls.push_back({pick->second.address, false});
+  ++stats.reconnects;
+}
+
 // ---- packets ----------------------------------------------------------------------------------
 
 void Swim::State::receive(const transport::Address& from, const Packet& packet, TimePoint now,
@@ -607,6 +779,7 @@ void Swim::State::receive(const transport::Address& from, const Packet& packet, 
   ++stats.packets_received;
   if (left()) return;
   for (const Update& update : packet.updates) count(apply(update, now, packet.from_id));
+  notify_if_down(from, packet, now);
   switch (packet.type) {
     case PacketType::kPing:
       on_ping(from, packet);
@@ -624,6 +797,36 @@ void Swim::State::receive(const transport::Address& from, const Packet& packet, 
       break;
   }
   place_new_members(random);
+}
+
+// A member we hold dead or left is talking to us (a healed partition, a pause, a restart
+// under the same id): tell it at once, so that it refutes now rather than at the next
+// push-pull (Lifeguard's buddy system, extended to the dead). Its own updates in the packet
+// were applied first: a refutation it carried already brought it back, and a packet that
+// carries our very verdict (a leaver's goodbye) needs no answer. At most once per
+// probe_interval per member: enough to be heard over a lossy link, and a chatty node cannot
+// make us answer every packet.
+void Swim::State::notify_if_down(const transport::Address& from, const Packet& packet,
+                                 TimePoint now) {
+  const std::string& from_id = packet.from_id;
+  if (from_id == self_id) return;
+  const auto it = members.find(from_id);
+  if (it == members.end() || is_live(it->second.status.state)) return;
+  const NodeStatus& held = it->second.status;
+  const bool knows = std::any_of(packet.updates.begin(), packet.updates.end(), [&](const auto& u) {
+    return u.node_id == from_id && u.incarnation == held.incarnation && u.state == held.state;
+  });
+  if (knows) return;
+  const auto [last, first] = notices.try_emplace(from_id, now);
+  if (!first) {
+    if (now < last->second + config.probe_interval) return;
+    last->second = now;
+  }
+  Packet notice;
+  notice.type = PacketType::kGossip;
+  notice.updates.push_back(to_update(it->second));
+  send(from, std::move(notice));
+  ++stats.dead_notices;
 }
 
 void Swim::State::on_ping(const transport::Address& from, const Packet& packet) {
@@ -675,7 +878,19 @@ void Swim::State::on_ping_req(const transport::Address& from, const Packet& pack
 
 void Swim::State::merge_push_pull(const PushPull& state, TimePoint now) {
   if (left()) return;
-  for (const Update& update : state.members) count(apply(update, now, state.from_id));
+  for (const Update& update : state.members) {
+    if (update.state == MemberState::kDead && update.node_id != self_id) {
+      // A dead entry in a full state is its sender's view, which may be stale or wrong (the
+      // other half of a healed partition holds all of us dead; a node whose own network
+      // failed holds everyone dead). Suspect instead, as memberlist does: a member that
+      // lives refutes, one that does not is declared dead by our own timeout.
+      Update suspicion = update;
+      suspicion.state = MemberState::kSuspect;
+      count(apply(suspicion, now, state.from_id));
+      continue;
+    }
+    count(apply(update, now, state.from_id));
+  }
 }
 
 void Swim::State::update_tags(Tags tags, TimePoint now) {
@@ -689,11 +904,8 @@ void Swim::State::update_tags(Tags tags, TimePoint now) {
 
 void Swim::State::leave(TimePoint now) {
   if (left()) return;
-  NodeStatus& me = self->status;
-  ++me.incarnation;
-  me.state = MemberState::kLeft;
-  me.last_seen = now;
-  self->down_since = now;
+  ++self->status.incarnation;
+  set_state(*self, MemberState::kLeft, now);
   probe.reset();
   relays.clear();
   queue.enqueue(to_update(*self));
@@ -733,7 +945,7 @@ void Swim::receive(const transport::Address& from, const Packet& packet, runtime
 }
 
 PushPull Swim::make_push_pull(bool join) const {
-  PushPull state{state_->self_id, join, {}};
+  PushPull state{state_->self_id, join, {}, {}};
   state.members.reserve(state_->members.size());
   for (const auto& [node_id, member] : state_->members) {
     state.members.push_back(state_->to_update(member));

@@ -6,6 +6,10 @@
 // that fit its byte budget, least-transmitted first and, among equals, newest first, so fresh
 // news spreads before old news is repeated; an update leaves the queue once it has been sent
 // `limit` times.
+//
+// Cost: the queue is kept in take order, so a packet costs O((k + kMaxMisfits) log Q) for k
+// updates taken out of Q queued, not a sort of the whole queue (Q reaches N after a join
+// burst, and every packet takes).
 #pragma once
 
 #include <cstddef>
@@ -22,6 +26,14 @@ namespace meshrpc::membership {
 
 class UpdateQueue {
  public:
+  // Updates too big for what is left of a packet are passed over, so a smaller one further
+  // down can still fill the space (memberlist does the same); a packet stops looking after
+  // passing over this many. 64: more than a whole 1,400-byte packet's worth of typical
+  // updates (about 60 bytes each), so the space left unused is rarely one a later update
+  // could have filled, while a packet's work stays bounded however long the queue. Those
+  // passed over lose nothing: they keep their place at the front for the next packet.
+  static constexpr size_t kMaxMisfits = 64;
+
   // Queues `update`, replacing any queued update about the same node.
   void enqueue(Update update);
   // Appends to `out` the queued updates that fit in `budget_bytes` (as Packet::updates
@@ -38,13 +50,29 @@ class UpdateQueue {
   static size_t piggyback_bytes(const Update& update);
 
  private:
-  struct Queued {
-    Update update;
+  // A queued update's place in take order. `order` (enqueue order) is unique, so a rank
+  // names one update.
+  struct Rank {
     uint32_t transmissions = 0;
-    // Enqueue order: the newer of two equally-sent updates goes first.
     uint64_t order = 0;
   };
-  std::map<std::string, Queued, std::less<>> queued_;
+  // Fewest transmissions first; among equals, the newer first.
+  struct TakeOrder {
+    bool operator()(const Rank& a, const Rank& b) const {
+      if (a.transmissions != b.transmissions) return a.transmissions < b.transmissions;
+      return a.order > b.order;
+    }
+  };
+  struct Queued {
+    Update update;
+    size_t bytes = 0;  // piggyback_bytes(update), computed once
+    Rank rank;
+  };
+  using ByNode = std::map<std::string, Queued, std::less<>>;
+
+  ByNode queued_;
+  // Every entry of queued_, in take order. Invariant: by_rank_[q.rank] points at q.
+  std::map<Rank, ByNode::iterator, TakeOrder> by_rank_;
   uint64_t next_order_ = 0;
 };
 

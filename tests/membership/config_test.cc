@@ -23,6 +23,8 @@ TEST(SwimConfig, LanPresetIsMemberlistDefaultLanConfig) {
   EXPECT_EQ(config.gossip_nodes, 3u);
   EXPECT_EQ(config.retransmit_mult, 4u);
   EXPECT_EQ(config.push_pull_interval, seconds(30));
+  EXPECT_EQ(config.reconnect_interval, seconds(30));
+  EXPECT_EQ(config.reconnect_timeout, std::chrono::hours(24));
 }
 
 TEST(SwimConfig, WanAndLocalPresetsChangeTheirTimings) {
@@ -34,6 +36,27 @@ TEST(SwimConfig, WanAndLocalPresetsChangeTheirTimings) {
   EXPECT_EQ(local.probe_timeout, milliseconds(200));
   EXPECT_EQ(local.indirect_checks, 1u);
   EXPECT_EQ(local.suspicion_mult, 3u);
+  EXPECT_EQ(wan.reconnect_interval, seconds(60));
+  EXPECT_EQ(local.reconnect_interval, seconds(10));
+  EXPECT_EQ(wan.reconnect_timeout, std::chrono::hours(24));
+  EXPECT_EQ(local.reconnect_timeout, std::chrono::hours(24));
+}
+
+TEST(PushPullIntervalFor, IsTheIntervalUpTo32ThenGrowsByOneIntervalPerDoubling) {
+  const SwimConfig config = SwimConfig::lan();  // 30 s
+  struct Case {
+    size_t n;
+    seconds interval;
+  };
+  for (const Case& c :
+       {Case{0, seconds(30)}, Case{1, seconds(30)}, Case{32, seconds(30)}, Case{33, seconds(60)},
+        Case{64, seconds(60)}, Case{65, seconds(90)}, Case{1000, seconds(180)}}) {
+    EXPECT_EQ(push_pull_interval_for(config, c.n), c.interval) << "n=" << c.n;
+  }
+  EXPECT_EQ(push_pull_interval_for(SwimConfig::wan(), 1000), seconds(360));
+  SwimConfig never = config;
+  never.push_pull_interval = seconds(0);
+  EXPECT_EQ(push_pull_interval_for(never, 1000), seconds(0));
 }
 
 TEST(RetransmitLimit, IsMultTimesCeilLog10OfNPlusOne) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "meshrpc/codec/struct_codec.h"
+#include "src/membership/swim_dissemination.h"
 
 namespace meshrpc::membership {
 namespace {
@@ -25,6 +26,7 @@ using runtime::Duration;
 using runtime::TimePoint;
 using std::chrono::hours;
 using std::chrono::milliseconds;
+using std::chrono::minutes;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using Kind = MemberEvent::Kind;
@@ -115,6 +117,18 @@ class Net {
   void recover(size_t i) { nodes_[i].up = true; }
   void set_ticking(size_t i, bool ticking) { nodes_[i].ticking = ticking; }
   void cut(size_t from, size_t to) { cut_.insert({from, to}); }
+  // Cuts every link between the two groups, both ways: a network partition.
+  void partition(const std::vector<size_t>& left, const std::vector<size_t>& right) {
+    for (size_t a : left) {
+      for (size_t b : right) {
+        cut(a, b);
+        cut(b, a);
+      }
+    }
+  }
+  void heal() { cut_.clear(); }
+  size_t size() const { return nodes_.size(); }
+  bool up(size_t i) const { return nodes_[i].up; }
 
   // Every other node joins through `seed` (push-pull), in order.
   void join_all(size_t seed = 0) {
@@ -208,13 +222,15 @@ class Net {
     if (delivered) (*this)[to].receive(address_of(from), out.packet, now_, random(to));
   }
 
+  // In the driver's order (cluster.cc): the answerer merges the request, then replies with
+  // its state as merged, and the requester merges the reply.
   void push_pull(size_t from, const PushPullRequest& request) {
     const auto it = index_.find(request.to);
     const size_t to = it == index_.end() ? kNowhere : it->second;
     if (!reachable(from, to) || !reachable(to, from)) return;
     const PushPull ours = (*this)[from].make_push_pull(request.join);
-    const PushPull theirs = (*this)[to].make_push_pull(false);
     (*this)[to].merge_push_pull(ours, now_);
+    const PushPull theirs = (*this)[to].make_push_pull(false);
     (*this)[from].merge_push_pull(theirs, now_);
   }
 
@@ -296,13 +312,33 @@ TEST(SwimPushPull, IsAskedOfOneAliveMemberEveryInterval) {
   EXPECT_TRUE(requests[0].to == address_of(1) || requests[0].to == address_of(2));
 }
 
-TEST(SwimPushPull, SuspectEntryStartsSuspicionAndDeadEntryIsTheSendersClaim) {
+TEST(SwimPushPull, IntervalStretchesWithTheClusterAbove32Members) {
+  SwimConfig config = passive();
+  config.push_pull_interval = seconds(30);
+  config.reconnect_interval = Duration::zero();
+  Swim swim(config, self_status(0), kStart);
+  runtime::Random random(3);
+  std::vector<Update> alive;
+  for (size_t i = 1; i <= 40; ++i) alive.push_back(update(i, 0, MemberState::kAlive));
+  swim.receive(address_of(1), gossip(1, alive), kStart, random);
+  ASSERT_EQ(swim.live_count(), 41u);
+  ASSERT_EQ(push_pull_interval_for(config, 41), seconds(60));
+  EXPECT_EQ(swim.next_deadline(), kStart + seconds(30));  // scheduled when alone
+  swim.tick(kStart + seconds(30), random);
+  EXPECT_EQ(swim.take_push_pulls().size(), 1u);
+  EXPECT_EQ(swim.next_deadline(), kStart + seconds(90));
+  swim.tick(kStart + seconds(90), random);
+  EXPECT_EQ(swim.take_push_pulls().size(), 1u);
+}
+
+TEST(SwimPushPull, SuspectEntryStartsSuspicionWithTheSenderAsClaimant) {
   Swim swim(lan_without_push_pull(), self_status(0), kStart);
   runtime::Random random(1);
   swim.receive(address_of(1),
                gossip(1, {update(1, 0, MemberState::kAlive), update(2, 0, MemberState::kAlive)}),
                kStart, random);
-  swim.merge_push_pull(PushPull{id_of(1), false, {update(2, 0, MemberState::kSuspect)}}, kStart);
+  swim.merge_push_pull(PushPull{id_of(1), false, {update(2, 0, MemberState::kSuspect)}, {}},
+                       kStart);
   EXPECT_EQ(state_at(swim, 2), MemberState::kSuspect);
   // The entry had no claimant: the push-pull's sender is the suspecter.
   const PushPull state = swim.make_push_pull(false);
@@ -310,10 +346,34 @@ TEST(SwimPushPull, SuspectEntryStartsSuspicionAndDeadEntryIsTheSendersClaim) {
                                   [](const Update& u) { return u.node_id == id_of(2); });
   ASSERT_NE(entry, state.members.end());
   EXPECT_EQ(entry->from, id_of(1));
+}
 
-  swim.merge_push_pull(PushPull{id_of(1), false, {update(2, 0, MemberState::kDead)}}, kStart);
-  EXPECT_EQ(state_at(swim, 2), MemberState::kDead);
-  EXPECT_EQ(swim.stats().declared_dead, 0u);  // not our own verdict
+TEST(SwimPushPull, DeadEntryOnlySuspectsSoALiveMemberCanRefute) {
+  Swim swim(lan_without_push_pull(), self_status(0), kStart);
+  runtime::Random random(1);
+  swim.receive(address_of(1),
+               gossip(1, {update(1, 0, MemberState::kAlive), update(2, 0, MemberState::kAlive),
+                          update(3, 0, MemberState::kAlive)}),
+               kStart, random);
+  swim.take_events();
+  swim.merge_push_pull(
+      PushPull{id_of(1),
+               false,
+               {update(2, 0, MemberState::kDead), update(3, 4, MemberState::kDead)},
+               {}},
+      kStart);
+  EXPECT_EQ(state_at(swim, 2), MemberState::kSuspect);
+  EXPECT_EQ(state_at(swim, 3), MemberState::kSuspect);
+  EXPECT_EQ(swim.member(id_of(3))->incarnation, 4u);
+  EXPECT_EQ(swim.stats().declared_dead, 0u);
+  // n2 refutes; n3 stays silent and our own timeout declares it.
+  swim.receive(address_of(2), gossip(2, {update(2, 1, MemberState::kAlive)}), kStart + kTick,
+               random);
+  EXPECT_EQ(state_at(swim, 2), MemberState::kAlive);
+  const Duration max = suspicion_timeout(SwimConfig::lan(), 4, 0, SwimConfig::lan().probe_interval);
+  swim.tick(kStart + max + kTick, random);
+  EXPECT_EQ(state_at(swim, 3), MemberState::kDead);
+  EXPECT_EQ(swim.stats().declared_dead, 1u);
 }
 
 TEST(SwimPushPull, StateListsEveryMemberSelfAndTombstonesIncluded) {
@@ -840,7 +900,7 @@ TEST(SwimDissemination, PacketsNeverExceedMaxPacketBytes) {
     config.max_packet_bytes = max_bytes;
     Swim swim(config, self_status(0), kStart);
     runtime::Random random(5);
-    PushPull state{id_of(1), false, {}};
+    PushPull state{id_of(1), false, {}, {}};
     for (size_t i = 1; i <= 300; ++i) {
       state.members.push_back(update(i, 7, MemberState::kAlive, "",
                                      {{"zone", "zone-" + std::to_string(i)}, {"role", "storage"}}));
@@ -863,7 +923,433 @@ TEST(SwimDissemination, PacketsNeverExceedMaxPacketBytes) {
   }
 }
 
+std::vector<std::string> node_ids(const std::vector<Update>& updates) {
+  std::vector<std::string> ids;
+  for (const Update& u : updates) ids.push_back(u.node_id);
+  return ids;
+}
+
+TEST(UpdateQueue, TakesLeastTransmittedFirstAndNewestFirstAmongEquals) {
+  UpdateQueue queue;
+  for (size_t i : {1, 2, 3}) queue.enqueue(update(i, 0, MemberState::kAlive));
+  const size_t one = UpdateQueue::piggyback_bytes(update(1, 0, MemberState::kAlive));
+  std::vector<Update> out;
+  queue.take(out, 2 * one, 10, "");
+  EXPECT_THAT(node_ids(out), ::testing::ElementsAre(id_of(3), id_of(2)));
+  out.clear();
+  queue.enqueue(update(4, 0, MemberState::kAlive));
+  queue.take(out, 10 * one, 10, "");
+  // Never sent first (4 newer than 1), then the once-sent (3 newer than 2).
+  EXPECT_THAT(node_ids(out), ::testing::ElementsAre(id_of(4), id_of(1), id_of(3), id_of(2)));
+  EXPECT_EQ(queue.transmissions(id_of(3)), 2);
+  EXPECT_EQ(queue.transmissions(id_of(4)), 1);
+  // Replacing an update restarts its count.
+  queue.enqueue(update(3, 1, MemberState::kAlive));
+  EXPECT_EQ(queue.transmissions(id_of(3)), 0);
+  EXPECT_EQ(queue.size(), 4u);
+}
+
+TEST(UpdateQueue, PassesOverAnUpdateTooBigForWhatIsLeftAndSkipsTheBuddysNode) {
+  UpdateQueue queue;
+  queue.enqueue(update(1, 0, MemberState::kAlive));
+  queue.enqueue(update(2, 0, MemberState::kAlive, "", {{"big", std::string(200, 'x')}}));
+  queue.enqueue(update(3, 0, MemberState::kAlive));
+  const size_t small = UpdateQueue::piggyback_bytes(update(1, 0, MemberState::kAlive));
+  std::vector<Update> out;
+  queue.take(out, 2 * small + 10, 10, id_of(3));
+  EXPECT_THAT(node_ids(out), ::testing::ElementsAre(id_of(1)));
+  EXPECT_EQ(queue.transmissions(id_of(2)), 0);
+  EXPECT_EQ(queue.transmissions(id_of(3)), 0);
+}
+
+TEST(UpdateQueue, DropsAnUpdateOnceSentLimitTimesOrOnceTheLimitFallsBelowItsCount) {
+  UpdateQueue queue;
+  queue.enqueue(update(1, 0, MemberState::kAlive));
+  queue.enqueue(update(2, 0, MemberState::kAlive));
+  std::vector<Update> out;
+  const size_t one = UpdateQueue::piggyback_bytes(update(1, 0, MemberState::kAlive));
+  for (int i = 0; i < 3; ++i) queue.take(out, one, 4, "");  // 2, 1, 2: node 2 sent twice
+  EXPECT_EQ(queue.transmissions(id_of(2)), 2);
+  EXPECT_EQ(queue.transmissions(id_of(1)), 1);
+  queue.take(out, 0, 2, "");  // the member count fell: limit 2
+  EXPECT_EQ(queue.transmissions(id_of(2)), -1);
+  EXPECT_EQ(queue.transmissions(id_of(1)), 1);
+  queue.take(out, one, 2, "");
+  EXPECT_EQ(queue.size(), 0u);
+}
+
+TEST(UpdateQueue, StopsLookingPastUpdatesThatDoNotFitAfterKMaxMisfits) {
+  const Tags big{{"big", std::string(200, 'x')}};
+  for (const size_t misfits : {UpdateQueue::kMaxMisfits - 1, UpdateQueue::kMaxMisfits}) {
+    UpdateQueue queue;
+    queue.enqueue(update(0, 0, MemberState::kAlive));  // the oldest: taken last
+    for (size_t i = 1; i <= misfits; ++i) queue.enqueue(update(i, 0, MemberState::kAlive, "", big));
+    std::vector<Update> out;
+    queue.take(out, 100, 10, "");
+    EXPECT_EQ(out.size(), misfits < UpdateQueue::kMaxMisfits ? 1u : 0u) << misfits;
+  }
+}
+
+// ---- partition heal: reconnecting to failed members -------------------------------------------
+
+// One core whose only timers are reconnect rounds and tombstone reaping; the test plays the
+// rest of the cluster by hand.
+class SwimReconnect : public ::testing::Test {
+ protected:
+  struct Asked {
+    TimePoint at;
+    PushPullRequest request;
+  };
+  static SwimConfig config() {
+    SwimConfig config = passive();
+    config.reconnect_interval = seconds(30);
+    config.reconnect_timeout = minutes(5);
+    config.tombstone_ttl = seconds(10);
+    return config;
+  }
+
+  explicit SwimReconnect(SwimConfig config = SwimReconnect::config())
+      : swim_(std::move(config), self_status(0), kStart) {}
+
+  void hear(std::vector<Update> updates) {
+    swim_.receive(address_of(99), gossip(99, std::move(updates)), now_, random_);
+  }
+  // Runs the core's timers up to `until`: the push-pulls it asked for, by when.
+  std::vector<Asked> run_until(TimePoint until) {
+    std::vector<Asked> asked;
+    while (swim_.next_deadline() <= until) {
+      now_ = std::max(now_, swim_.next_deadline());
+      swim_.tick(now_, random_);
+      for (const PushPullRequest& request : swim_.take_push_pulls()) {
+        asked.push_back(Asked{now_, request});
+      }
+    }
+    now_ = until;
+    return asked;
+  }
+  // The alive members 1..n, then node 1 declared dead by a member.
+  void one_dead_among(size_t n) {
+    std::vector<Update> alive;
+    for (size_t i = 1; i <= n; ++i) alive.push_back(update(i, 0, MemberState::kAlive));
+    hear(alive);
+    hear({update(1, 0, MemberState::kDead, id_of(2))});
+  }
+
+  TimePoint now_ = kStart;
+  runtime::Random random_{17};
+  Swim swim_;
+};
+
+TEST_F(SwimReconnect, AsksAFailedMemberForAPushPullEveryIntervalEvenAfterItsTombstoneIsReaped) {
+  one_dead_among(2);  // one failed, one live other: probability 1
+  std::vector<Asked> asked = run_until(kStart + seconds(30) - kTick);
+  EXPECT_TRUE(asked.empty());
+  EXPECT_FALSE(swim_.member(id_of(1)).has_value());  // reaped at 10 s
+  EXPECT_EQ(swim_.next_deadline(), kStart + seconds(30));
+  asked = run_until(kStart + seconds(90));
+  ASSERT_EQ(asked.size(), 3u);
+  for (size_t i = 0; i < asked.size(); ++i) {
+    EXPECT_EQ(asked[i].at, kStart + seconds(30) * static_cast<int64_t>(i + 1));
+    EXPECT_EQ(asked[i].request.to, address_of(1));
+    EXPECT_FALSE(asked[i].request.join);
+  }
+  EXPECT_EQ(swim_.stats().reconnects, 3u);
+}
+
+TEST_F(SwimReconnect, ForgetsAFailedMemberAfterReconnectTimeout) {
+  one_dead_among(2);
+  const std::vector<Asked> asked = run_until(kStart + minutes(10));
+  ASSERT_FALSE(asked.empty());
+  // Held dead since kStart: the last attempt is the last round before kStart + 5 min.
+  EXPECT_EQ(asked.back().at, kStart + minutes(5) - seconds(30));
+  EXPECT_EQ(asked.size(), 9u);
+}
+
+TEST_F(SwimReconnect, NeverAsksAMemberThatLeft) {
+  hear({update(1, 0, MemberState::kAlive), update(2, 0, MemberState::kAlive),
+        update(3, 0, MemberState::kAlive)});
+  hear({update(1, 1, MemberState::kLeft, id_of(1))});
+  // Dead first, then learned to have left: it meant to go after all.
+  hear({update(2, 0, MemberState::kDead, id_of(3))});
+  hear({update(2, 1, MemberState::kLeft, id_of(2))});
+  EXPECT_TRUE(run_until(kStart + minutes(3)).empty());
+}
+
+TEST_F(SwimReconnect, NoLongerAsksAMemberAliveAgain) {
+  one_dead_among(3);
+  hear({update(3, 0, MemberState::kDead, id_of(2))});
+  // Node 1 refutes while its tombstone stands; node 3 is reaped, then heard of afresh.
+  hear({update(1, 1, MemberState::kAlive)});
+  run_until(kStart + seconds(20));
+  ASSERT_FALSE(swim_.member(id_of(3)).has_value());
+  hear({update(3, 0, MemberState::kAlive)});
+  EXPECT_TRUE(run_until(kStart + minutes(3)).empty());
+}
+
+class SwimReconnectLongMemory : public SwimReconnect {
+ protected:
+  static SwimConfig config() {
+    SwimConfig config = SwimReconnect::config();
+    config.reconnect_timeout = hours(24);
+    return config;
+  }
+  SwimReconnectLongMemory() : SwimReconnect(config()) {}
+};
+
+TEST_F(SwimReconnectLongMemory, AttemptsScaleWithFailedOverLiveOthers) {
+  constexpr size_t kAlive = 20;
+  constexpr int kIntervals = 400;
+  one_dead_among(kAlive + 1);  // node 1 dead, nodes 2..21 alive
+  ASSERT_EQ(swim_.live_count(), kAlive + 1);
+  const std::vector<Asked> asked = run_until(kStart + seconds(30) * kIntervals);
+  // Expected kIntervals x 1 / 20 = 20 (binomial, sd 4.4); asking every interval would be 400.
+  EXPECT_GE(asked.size(), 8u);
+  EXPECT_LE(asked.size(), 35u);
+  for (const Asked& a : asked) EXPECT_EQ(a.request.to, address_of(1));
+}
+
+TEST(SwimReconnectOff, ZeroIntervalNeverAsks) {
+  SwimConfig config = passive();
+  config.reconnect_interval = Duration::zero();
+  Swim swim(config, self_status(0), kStart);
+  runtime::Random random(1);
+  swim.receive(address_of(2), gossip(2, {update(1, 0, MemberState::kAlive)}), kStart, random);
+  swim.receive(address_of(2), gossip(2, {update(1, 0, MemberState::kDead, id_of(2))}), kStart,
+               random);
+  swim.tick(kStart + config.tombstone_ttl, random);
+  EXPECT_EQ(swim.next_deadline(), kStart + hours(24));  // the passive probe, nothing sooner
+  swim.tick(kStart + hours(24), random);
+  EXPECT_TRUE(swim.take_push_pulls().empty());
+}
+
+// ---- dead-sender notice -----------------------------------------------------------------------
+
+Packet ping_from(size_t from, size_t to, uint64_t seq) {
+  Packet ping;
+  ping.type = PacketType::kPing;
+  ping.seq = seq;
+  ping.from_id = id_of(from);
+  ping.target_id = id_of(to);
+  return ping;
+}
+
+// The notices among `out`: gossip to `to` led by an update about `to` itself.
+std::vector<Outgoing> notices_to(const std::vector<Outgoing>& out, size_t to) {
+  std::vector<Outgoing> found;
+  for (const Outgoing& o : out) {
+    if (o.to == address_of(to) && o.packet.type == PacketType::kGossip &&
+        !o.packet.updates.empty() && o.packet.updates.front().node_id == id_of(to)) {
+      found.push_back(o);
+    }
+  }
+  return found;
+}
+
+TEST(SwimDeadNotice, SenderHeldDeadIsToldAndItsRefutationComesBack) {
+  runtime::Random random(1);
+  const SwimConfig config = lan_without_push_pull();
+  Swim a(config, self_status(0), kStart);
+  NodeStatus b_status = self_status(1);
+  b_status.incarnation = 3;
+  Swim b(config, b_status, kStart);
+  a.receive(address_of(2), gossip(2, {update(1, 3, MemberState::kAlive)}), kStart, random);
+  a.receive(address_of(2), gossip(2, {update(1, 3, MemberState::kDead, id_of(2))}), kStart, random);
+  ASSERT_EQ(state_at(a, 1), MemberState::kDead);
+  a.take_outgoing();
+  a.take_events();
+
+  a.receive(address_of(1), ping_from(1, 0, 5), kStart, random);
+  const std::vector<Outgoing> out = a.take_outgoing();
+  const std::vector<Outgoing> notices = notices_to(out, 1);
+  ASSERT_EQ(notices.size(), 1u);
+  const Update& verdict = notices[0].packet.updates.front();
+  EXPECT_EQ(verdict.state, MemberState::kDead);
+  EXPECT_EQ(verdict.incarnation, 3u);
+  EXPECT_EQ(a.stats().dead_notices, 1u);
+  // The ping is still answered.
+  EXPECT_TRUE(std::any_of(out.begin(), out.end(), [](const Outgoing& o) {
+    return o.packet.type == PacketType::kAck && o.packet.seq == 5;
+  }));
+
+  b.receive(address_of(0), notices[0].packet, kStart, random);
+  EXPECT_GT(b.self().incarnation, 3u);
+  EXPECT_EQ(b.stats().refutations, 1u);
+  // B learnt A from the notice's piggyback; its next gossip carries the refutation to A.
+  ASSERT_EQ(state_at(b, 0), MemberState::kAlive);
+  const TimePoint later = kStart + config.gossip_interval;
+  b.tick(later, random);
+  for (const Outgoing& o : b.take_outgoing()) {
+    if (o.to == address_of(0)) a.receive(address_of(1), o.packet, later, random);
+  }
+  EXPECT_EQ(state_at(a, 1), MemberState::kAlive);
+  EXPECT_EQ(a.member(id_of(1))->incarnation, b.self().incarnation);
+  const std::vector<MemberEvent> events = a.take_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, Kind::kJoined);
+}
+
+TEST(SwimDeadNotice, AtMostOneNoticePerMemberPerProbeInterval) {
+  runtime::Random random(1);
+  Swim a(lan_without_push_pull(), self_status(0), kStart);
+  a.receive(address_of(2), gossip(2, {update(1, 0, MemberState::kAlive)}), kStart, random);
+  a.receive(address_of(2), gossip(2, {update(1, 0, MemberState::kDead, id_of(2))}), kStart, random);
+  a.take_outgoing();
+  const Duration interval = a.config().probe_interval;
+  for (const auto& [at, notices] : std::vector<std::pair<Duration, size_t>>{
+           {Duration::zero(), 1}, {interval / 2, 0}, {interval - kTick, 0}, {interval, 1}}) {
+    a.receive(address_of(1), ping_from(1, 0, 7), kStart + at, random);
+    EXPECT_EQ(notices_to(a.take_outgoing(), 1).size(), notices) << "at +" << at.count() << " ns";
+  }
+  EXPECT_EQ(a.stats().dead_notices, 2u);
+}
+
+TEST(SwimDeadNotice, RestartedNodeHeldLeftIsToldAndComesBack) {
+  runtime::Random random(1);
+  Swim a(lan_without_push_pull(), self_status(0), kStart);
+  a.receive(address_of(1), gossip(1, {update(1, 0, MemberState::kAlive)}), kStart, random);
+  a.receive(address_of(1), gossip(1, {update(1, 2, MemberState::kLeft, id_of(1))}), kStart, random);
+  EXPECT_TRUE(notices_to(a.take_outgoing(), 1).empty());            // a goodbye needs no answer
+  Swim restarted(lan_without_push_pull(), self_status(1), kStart);  // incarnation 0 again
+  a.receive(address_of(1), ping_from(1, 0, 1), kStart, random);
+  const std::vector<Outgoing> notices = notices_to(a.take_outgoing(), 1);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].packet.updates.front().state, MemberState::kLeft);
+  restarted.receive(address_of(0), notices[0].packet, kStart, random);
+  EXPECT_EQ(restarted.self().incarnation, 3u);
+  EXPECT_EQ(restarted.self().state, MemberState::kAlive);
+}
+
 // ---- whole-cluster runs -----------------------------------------------------------------------
+
+size_t count_live(const Swim& swim) {
+  const std::vector<NodeStatus> all = swim.members();
+  return static_cast<size_t>(std::count_if(all.begin(), all.end(), [](const NodeStatus& m) {
+    return m.state == MemberState::kAlive || m.state == MemberState::kSuspect;
+  }));
+}
+
+// live_count() is a counter kept by every state change; it must never drift from the
+// members it counts, whatever the inputs.
+TEST(SwimLiveCount, EqualsAliveAndSuspectMembersAfterEveryInput) {
+  constexpr size_t kNodes = 6;
+  constexpr uint64_t kSeed = 31;
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  SwimConfig config = SwimConfig::local();
+  config.tombstone_ttl = seconds(5);
+  config.push_pull_interval = seconds(5);
+  config.reconnect_interval = seconds(3);
+  Net net(kNodes, config, kSeed);
+  runtime::Random draws(kSeed);
+  net.join_all();
+  const std::vector<MemberState> states{MemberState::kAlive, MemberState::kSuspect,
+                                        MemberState::kDead, MemberState::kLeft};
+  for (int step = 0; step < 1500; ++step) {
+    const size_t a = draws.uniform(kNodes);
+    const size_t b = draws.uniform(kNodes + 2);  // two ids no node has
+    switch (draws.uniform(8)) {
+      case 0:
+      case 1:
+        net.run_for(milliseconds(draws.uniform(4000)));
+        break;
+      case 2:
+        net.up(a) ? net.crash(a) : net.recover(a);
+        break;
+      case 3:
+        if (b < kNodes) net.partition({a}, {b});
+        if (draws.bernoulli(0.3)) net.heal();
+        break;
+      case 4:
+      case 5: {
+        const MemberState state = states[draws.uniform(states.size())];
+        net.inject(a, (a + 1) % kNodes,
+                   gossip((a + 1) % kNodes,
+                          {update(b, draws.uniform(4), state, id_of(draws.uniform(kNodes)))}));
+        break;
+      }
+      case 6:
+        net[a].update_tags({{"step", std::to_string(step)}}, net.now());
+        break;
+      case 7:
+        if (draws.bernoulli(0.02)) net[a].leave(net.now());
+        net.flush();
+        break;
+    }
+    for (size_t i = 0; i < kNodes; ++i) {
+      ASSERT_EQ(net[i].live_count(), count_live(net[i])) << "step " << step << " at " << id_of(i);
+    }
+  }
+}
+
+// Six nodes in two groups of three, cut apart until each group holds the other dead (and,
+// unless tombstones are kept, has forgotten it), then healed: every core must see all six
+// alive again within one reconnect interval (the next round, where every node tries: 3
+// failed over 2 live others) plus a few probe intervals for the news to spread.
+class SwimPartitionHeal : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SwimPartitionHeal, EveryCoreSeesAllAliveWithinAReconnectIntervalOfTheHeal) {
+  const bool tombstones_kept = GetParam();
+  constexpr size_t kNodes = 6;
+  constexpr uint64_t kSeed = 5;
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  SwimConfig config = SwimConfig::lan();
+  if (tombstones_kept) config.tombstone_ttl = hours(1);
+  Net net(kNodes, config, kSeed);
+  net.join_all();
+  net.run_for(seconds(20));
+  const auto all_alive = [&] {
+    for (size_t i = 0; i < kNodes; ++i) {
+      if (count_live(net[i]) != kNodes || net[i].members().size() != kNodes) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(all_alive());
+
+  const std::vector<size_t> left{0, 1, 2};
+  const std::vector<size_t> right{3, 4, 5};
+  net.partition(left, right);
+  net.run_for(seconds(120));
+  for (size_t i = 0; i < kNodes; ++i) {
+    for (size_t j = 0; j < kNodes; ++j) {
+      const bool same_side = (i < 3) == (j < 3);
+      const std::optional<NodeStatus> seen = net[i].member(id_of(j));
+      if (same_side) {
+        ASSERT_TRUE(seen.has_value());
+        EXPECT_EQ(seen->state, MemberState::kAlive) << id_of(i) << " about " << id_of(j);
+      } else if (tombstones_kept) {
+        ASSERT_TRUE(seen.has_value());
+        EXPECT_EQ(seen->state, MemberState::kDead) << id_of(i) << " about " << id_of(j);
+      } else {
+        EXPECT_FALSE(seen.has_value()) << id_of(i) << " still holds " << id_of(j);
+      }
+    }
+  }
+
+  const TimePoint healed = net.now();
+  net.heal();
+  const Duration bound = config.reconnect_interval + 5 * config.probe_interval;
+  TimePoint converged = runtime::kInfiniteFuture;
+  while (net.now() < healed + bound + seconds(30)) {
+    net.run_for(milliseconds(100));
+    if (all_alive()) {
+      converged = net.now();
+      break;
+    }
+  }
+  ASSERT_LE(converged, healed + bound)
+      << "not all alive everywhere within " << std::chrono::duration_cast<seconds>(bound).count()
+      << " s of the heal";
+  uint64_t reconnects = 0;
+  for (size_t i = 0; i < kNodes; ++i) reconnects += net[i].stats().reconnects;
+  EXPECT_GT(reconnects, 0u);
+  // And it stays healed.
+  net.run_for(seconds(60));
+  EXPECT_TRUE(all_alive());
+}
+
+INSTANTIATE_TEST_SUITE_P(TombstonesReapedOrKept, SwimPartitionHeal, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "TombstonesKept" : "TombstonesReaped";
+                         });
 
 std::string describe(const Sent& sent) {
   std::string text = std::to_string(sent.at.time_since_epoch().count()) + " " + id_of(sent.from) +

@@ -52,9 +52,9 @@ struct ClusterOptions {
   transport::Address advertise;
   Tags tags;
   SwimConfig swim = SwimConfig::lan();
-  // Seals every datagram (AES-GCM, keyring.h); packets that no key opens are dropped and
-  // counted. Null: gossip in the clear. Push-pull calls travel on the meshrpc connection
-  // (secure it with TLS). Shared so an operator can rotate keys while the cluster runs.
+  // Seals every datagram and push-pull (AES-GCM, keyring.h); what no key opens is dropped
+  // and counted, so a node without the key can neither join nor gossip. Null: gossip in the
+  // clear. Shared so an operator can rotate keys while the cluster runs.
   std::shared_ptr<Keyring> keyring;
   // A push-pull (join or anti-entropy) that takes longer fails: 5 s covers a full state of
   // thousands of members on a slow link and still lets a join move on to the next seed.
@@ -72,12 +72,20 @@ struct ClusterStats {
   uint64_t packets_received = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
-  // Datagrams no key of the keyring opened (or that were sealed while we have no keyring,
-  // or plain while we have one), and datagrams that did not decode.
+  // Datagrams no key of the keyring opened (a plain one, while we have a keyring, counts
+  // here too), and datagrams that did not decode (a sealed one, while we have no keyring,
+  // counts there: it cannot be told from garbage).
   uint64_t packets_rejected_by_keyring = 0;
   uint64_t packets_malformed = 0;
   uint64_t push_pulls = 0;
   uint64_t push_pulls_failed = 0;
+  // Push-pull requests refused and replies dropped because the keyring did not open them
+  // (or one side seals and the other does not).
+  uint64_t push_pulls_rejected_by_keyring = 0;
+  // Encoded bytes of push-pull messages (both the ones this node started and the ones it
+  // answered), without the meshrpc frame and TCP/IP headers.
+  uint64_t push_pull_bytes_sent = 0;
+  uint64_t push_pull_bytes_received = 0;
 };
 
 class Cluster {
@@ -103,7 +111,9 @@ class Cluster {
   void update_tags(Tags tags);
 
   // Push-pulls with each seed (their meshrpc addresses): OK once at least one answered,
-  // else the last error (UNAVAILABLE for unreachable seeds). Completion: void(Status).
+  // else the last error (UNAVAILABLE when nothing listens there, DEADLINE_EXCEEDED when the
+  // seed does not answer within push_pull_timeout, UNAUTHENTICATED when its keyring is not
+  // ours). Completion: void(Status).
   template <typename CompletionToken>
   auto async_join(std::vector<transport::Address> seeds, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(Status)>(

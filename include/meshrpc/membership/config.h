@@ -36,10 +36,25 @@ struct SwimConfig {
   // Each update is sent at most retransmit_mult x ceil(log10(N + 1)) times (λ·log N in the
   // SWIM paper): enough for epidemic spread to reach everyone with high probability.
   uint32_t retransmit_mult = 4;
-  // Full-state exchange with one random member this often (anti-entropy): repairs what
-  // gossip lost, heals partitions. 30 s: the cost is the whole member list, so rarely.
+  // Full-state exchange with one random alive member this often (anti-entropy): repairs
+  // what gossip lost (a healed partition is found again by reconnect_interval below). 30 s:
+  // the cost is the whole member list, so rarely.
   // Zero: never (joins still push-pull).
+  // Above 32 members the interval grows with the cluster: see push_pull_interval_for().
   runtime::Duration push_pull_interval = std::chrono::seconds(30);
+  // Partition heal (serf's reconnect): a member declared dead is remembered, address and all,
+  // for reconnect_timeout (its tombstone is gone long before), and every reconnect_interval
+  // one remembered member is asked for a push-pull, with probability
+  // min(1, failed / live others) so that the whole cluster makes about `failed` attempts per
+  // interval however large it is. Without this, the halves of a healed partition, each
+  // holding the other dead, would never look for each other again: push-pull picks only
+  // alive members. 30 s: serf's ReconnectInterval; a partition heals within one interval,
+  // at one push-pull per failed member per interval cluster-wide. 24 h: serf's
+  // ReconnectTimeout; outlives any partition an operator would not notice and fix, at about
+  // 100 bytes a record. Zero reconnect_interval: never. A member that left is not
+  // remembered: it meant to go.
+  runtime::Duration reconnect_interval = std::chrono::seconds(30);
+  runtime::Duration reconnect_timeout = std::chrono::hours(24);
   // Dead and left members are kept this long (tombstones) before they are forgotten, so a
   // stale "alive" at an old incarnation cannot bring them back; gossip to them keeps going
   // for gossip_to_the_dead so a falsely-dead node hears it and refutes.
@@ -64,6 +79,12 @@ struct SwimConfig {
   static SwimConfig local();
 };
 
+// memberlist's pushPullScale: push_pull_interval for n <= 32 alive and suspect members (self
+// included), above that push_pull_interval x (ceil(log2(n) - log2(32)) + 1), e.g. 6x at
+// 1,000. A push-pull carries the whole member list, so its bytes grow with n: stretching the
+// interval as n doubles keeps each node's anti-entropy bandwidth roughly flat, while gossip
+// still carries every change at once. Zero stays zero (never).
+runtime::Duration push_pull_interval_for(const SwimConfig& config, size_t n);
 // retransmit_mult x ceil(log10(n + 1)): how many times one update is piggybacked.
 uint32_t retransmit_limit(const SwimConfig& config, size_t n);
 // suspicion_mult x max(1, log10(n)) x interval, where n counts the alive and suspect members

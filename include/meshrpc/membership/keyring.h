@@ -50,7 +50,10 @@ namespace meshrpc::membership {
 
 class Keyring {
  public:
+  // The first byte of a sealed datagram (seal/open) and of a sealed message
+  // (seal_message/open_message). It is authenticated, so neither kind opens as the other.
   static constexpr uint8_t kVersion = 1;
+  static constexpr uint8_t kMessageVersion = 2;
   // 12 bytes: GCM's native nonce size (other sizes are hashed into one, for no gain).
   static constexpr size_t kNonceBytes = 12;
   // 16 bytes: the full GCM tag; shorter tags weaken forgery resistance (SP 800-38D app. C).
@@ -60,6 +63,10 @@ class Keyring {
   // longer can arrive, and the bound keeps lengths within OpenSSL's int parameters.
   static constexpr size_t kMaxSealedBytes = 65507;
   static constexpr size_t kMaxPlaintextBytes = kMaxSealedBytes - kSealOverhead;
+  // 64 MiB: a push-pull of a million members (about 60 bytes each) fits, and it stays far
+  // within OpenSSL's int lengths. The meshrpc call carrying it is bounded by the server's
+  // message limit first anyway.
+  static constexpr size_t kMaxMessageBytes = size_t{64} << 20;
   // 8 keys: a rotation needs two; more leaves room for staged rotations. Bounded because
   // open() tries every key on a datagram from outside the cluster (one AES-GCM pass each).
   static constexpr size_t kMaxKeys = 8;
@@ -109,7 +116,18 @@ class Keyring {
   // with a key this keyring lacks).
   Result<Buffer> open(std::span<const std::byte> sealed) const;
 
+  // seal() and open() for a message carried on a stream (a push-pull call), not a datagram:
+  // up to kMaxMessageBytes of plaintext, and marked kMessageVersion, so a recorded datagram
+  // cannot be replayed as a push-pull, nor a push-pull as a datagram. Same nonce rule.
+  Result<Buffer> seal_message(std::span<const std::byte> plaintext, const Nonce& nonce) const;
+  Result<Buffer> open_message(std::span<const std::byte> sealed) const;
+
  private:
+  Result<Buffer> seal_as(uint8_t version, size_t max_plaintext,
+                         std::span<const std::byte> plaintext, const Nonce& nonce) const;
+  Result<Buffer> open_as(uint8_t version, size_t max_sealed,
+                         std::span<const std::byte> sealed) const;
+
   struct Key {
     std::array<unsigned char, 32> bytes{};
     size_t size = 0;

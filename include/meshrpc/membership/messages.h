@@ -63,7 +63,11 @@ struct PushPull {
   bool join = false;
   // Every member the sender knows, itself included, tombstones too.
   std::vector<Update> members;
+  // With a keyring (cluster.h), the only field set: the encoding of the PushPull above,
+  // sealed with Keyring::seal_message. A join or anti-entropy exchange then proves, like a
+  // datagram, that its sender holds a key.
+  std::string sealed;
 };
-MESHRPC_STRUCT(PushPull, (from_id, 1), (join, 2), (members, 3));
+MESHRPC_STRUCT(PushPull, (from_id, 1), (join, 2), (members, 3), (sealed, 4));
 
 }  // namespace meshrpc::membership

@@ -30,8 +30,17 @@
 //   update is dropped from the queue after retransmit_limit() transmissions or once a newer
 //   update about the same member supersedes it. Every gossip_interval, gossip_nodes random
 //   members (and, for gossip_to_the_dead, recently dead ones) get a kGossip.
-// - Anti-entropy: every push_pull_interval, one random alive member is asked for a push-pull
-//   (take_push_pulls()); merge_push_pull() applies a full state as a batch of updates.
+// - Anti-entropy: every push_pull_interval_for(config, N) (the interval, stretched above 32
+//   members), one random alive member is asked for a push-pull (take_push_pulls());
+//   merge_push_pull() applies a full state as a batch of updates.
+// - Partition heal (serf's reconnect): members declared or learned dead (not left) are
+//   remembered with their address for reconnect_timeout, past their tombstones. Every
+//   reconnect_interval, with probability min(1, failed / live others), one of them is asked
+//   for a push-pull. If it lives, each side refutes what the other held about it, and the
+//   refutations spread as gossip. A member alive again or learned to have left is forgotten.
+// - Dead-sender notice: a packet from a member we hold dead or left gets a kGossip back
+//   whose first update is that verdict, so the sender refutes at once (at most once per
+//   probe_interval per member).
 // - Local health (Lifeguard): the score rises by 1 when a probe of ours fails without any
 //   nack, when an expected nack is missing, and when we must refute; it falls by 1 on each
 //   successful probe; it stays within [0, awareness_max_multiplier - 1].
@@ -85,6 +94,8 @@ struct SwimStats {
   uint64_t declared_dead = 0;    // members whose suspicion timed out here
   uint64_t updates_applied = 0;  // updates that changed our view
   uint64_t updates_stale = 0;    // updates ignored as older than what we know
+  uint64_t reconnects = 0;       // push-pulls asked of failed members (partition heal)
+  uint64_t dead_notices = 0;     // packets from members held dead or left, answered
   uint64_t packets_sent = 0;
   uint64_t packets_received = 0;
 };
@@ -121,6 +132,8 @@ class Swim {
   std::vector<PushPullRequest> take_push_pulls();
   std::vector<MemberEvent> take_events();
   // When tick() must next run (the earliest timer); a packet received may bring it closer.
+  // O(1) (plus the few indirect probes we relay), not O(N): the driver calls it after every
+  // input.
   runtime::TimePoint next_deadline() const;
 
   // --- queries ------------------------------------------------------------------------------
@@ -128,7 +141,7 @@ class Swim {
   // Every member known, ourselves included, tombstones too; ordered by node id.
   std::vector<NodeStatus> members() const;
   std::optional<NodeStatus> member(std::string_view node_id) const;
-  // Alive and suspect members, ourselves included: the N of the formulas.
+  // Alive and suspect members, ourselves included: the N of the formulas. O(1).
   size_t live_count() const;
   // Lifeguard's local health score, 0 (healthy) .. awareness_max_multiplier - 1.
   uint32_t health_score() const;

@@ -6,8 +6,11 @@ namespace meshrpc::sim {
 
 const std::vector<Scenario>& all_scenarios() {
   static const std::vector<Scenario> scenarios = {
-      unary_faults_scenario(), failover_scenario(), broadcast_scenario(),
-      streams_scenario(),      register_scenario(), buggy_register_scenario()};
+      unary_faults_scenario(),      failover_scenario(),
+      broadcast_scenario(),         streams_scenario(),
+      register_scenario(),          buggy_register_scenario(),
+      gossip_crash_scenario(),      gossip_false_positives_scenario(),
+      gossip_tag_spread_scenario(), gossip_partition_scenario()};
   return scenarios;
 }
 

@@ -62,5 +62,9 @@ Scenario broadcast_scenario();
 Scenario streams_scenario();
 Scenario register_scenario();
 Scenario buggy_register_scenario();
+Scenario gossip_crash_scenario();
+Scenario gossip_false_positives_scenario();
+Scenario gossip_tag_spread_scenario();
+Scenario gossip_partition_scenario();
 
 }  // namespace meshrpc::sim
