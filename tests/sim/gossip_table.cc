@@ -8,7 +8,8 @@
 //   gossip_table --json table.json                also write every trial
 //
 // Per cell: form the cluster, then
-//   - steady: run `steady` seconds with no failure: false positives (healthy nodes declared
+//   - steady: run `steady` seconds (longer for small N: --node-hours) with no failure: false
+//   positives (healthy nodes declared
 //     dead, summed over all members) and false suspicions per node-hour, and bytes sent per
 //     node per second (gossip datagrams plus push-pull messages, encoded, no IP headers);
 //   - update trials: one random node changes a tag; the time until 99.9% and 100% of the
@@ -48,6 +49,9 @@ struct Flags {
   uint64_t seed = 1;
   int trials = 3;
   double steady_seconds = 300;
+  // Small clusters run longer, so every cell's false-positive rate rests on at least this
+  // many node-hours.
+  double node_hours = 100;
   std::string json;
 };
 
@@ -74,6 +78,7 @@ struct Cell {
   size_t nodes = 0;
   double loss = 0;
   double formed_after = NAN;  // seconds, or NAN if the cluster never converged
+  double steady_seconds = 0;
   double steady_node_hours = 0;
   uint64_t false_deaths = 0;
   uint64_t false_suspicions = 0;
@@ -141,14 +146,16 @@ Cell run_cell(size_t nodes, double loss, const Flags& flags) {
   const uint64_t deaths_before = cluster.false_deaths();
   const uint64_t suspicions_before = cluster.false_suspicions();
   const uint64_t bytes_before = cluster.bytes_sent();
-  const Duration steady =
-      std::chrono::duration_cast<Duration>(std::chrono::duration<double>(flags.steady_seconds));
-  cluster.sim().run_for(steady);
-  cell.steady_node_hours = static_cast<double>(nodes) * flags.steady_seconds / 3600.0;
+  const double steady_seconds =
+      std::max(flags.steady_seconds, flags.node_hours * 3600.0 / static_cast<double>(nodes));
+  cluster.sim().run_for(
+      std::chrono::duration_cast<Duration>(std::chrono::duration<double>(steady_seconds)));
+  cell.steady_seconds = steady_seconds;
+  cell.steady_node_hours = static_cast<double>(nodes) * steady_seconds / 3600.0;
   cell.false_deaths = cluster.false_deaths() - deaths_before;
   cell.false_suspicions = cluster.false_suspicions() - suspicions_before;
   cell.bytes_per_node_second = static_cast<double>(cluster.bytes_sent() - bytes_before) /
-                               static_cast<double>(nodes) / flags.steady_seconds;
+                               static_cast<double>(nodes) / steady_seconds;
 
   runtime::Random& random = cluster.sim().random();
   for (int trial = 0; trial < flags.trials; ++trial) {
@@ -209,9 +216,9 @@ void print_table(const std::vector<Cell>& cells, const Flags& flags) {
   }
   std::printf(
       "\nLAN preset (memberlist's defaults), seed %llu, %d update and %d failure trials per "
-      "cell (medians), %.0f s steady state per cell.\n",
-      static_cast<unsigned long long>(flags.seed), flags.trials, flags.trials,
-      flags.steady_seconds);
+      "cell (medians); steady state per cell: at least %.0f s and %.0f node-hours.\n",
+      static_cast<unsigned long long>(flags.seed), flags.trials, flags.trials, flags.steady_seconds,
+      flags.node_hours);
 }
 
 boost::json::value to_json(const Spread& spread) {
@@ -237,6 +244,7 @@ void write_json(const std::vector<Cell>& cells, const Flags& flags) {
          {"loss", cell.loss},
          {"formed_after_s", std::isnan(cell.formed_after) ? boost::json::value(nullptr)
                                                           : boost::json::value(cell.formed_after)},
+         {"steady_s", cell.steady_seconds},
          {"steady_node_hours", cell.steady_node_hours},
          {"false_deaths", cell.false_deaths},
          {"false_suspicions", cell.false_suspicions},
@@ -247,6 +255,7 @@ void write_json(const std::vector<Cell>& cells, const Flags& flags) {
   boost::json::object root{{"seed", flags.seed},
                            {"trials", flags.trials},
                            {"steady_s", flags.steady_seconds},
+                           {"node_hours", flags.node_hours},
                            {"cells", std::move(out)}};
   std::ofstream(flags.json) << boost::json::serialize(root) << "\n";
 }
@@ -267,6 +276,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   app.add_option("--steady", flags.steady_seconds, "seconds of steady state per cell")
       ->check(CLI::Range(1.0, 86400.0));
+  app.add_option("--node-hours", flags.node_hours,
+                 "at least this many node-hours of steady state per cell (longer for small N)")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--json", flags.json, "also write every trial as JSON to this file");
   CLI11_PARSE(app, argc, argv);
   // Thousands of members each logging every event they see would drown the table.
