@@ -107,6 +107,13 @@ struct Cluster::State : std::enable_shared_from_this<Cluster::State> {
   std::map<WatchId, std::shared_ptr<WatcherSlot>> watchers;  // guarded by mutex
   WatchId next_watch_id = 1;                                 // guarded by mutex
 
+  // The push-pulls in flight, so that stop() can cancel them: a call left waiting on a dead
+  // peer would keep its coroutine, and through it this state, alive until its timeout (and
+  // forever if its host is torn down first, as a simulated crash does).
+  std::map<uint64_t, asio::cancellation_signal*> push_pulls_in_flight;  // guarded by mutex
+  uint64_t next_push_pull_id = 0;                                       // guarded by mutex
+  void cancel_push_pulls();
+
   // Executor only: the timer loop's wait, cancelled when an input brings the deadline closer.
   asio::cancellation_signal timer_cancel;
   runtime::TimePoint armed = runtime::TimePoint::max();
@@ -299,8 +306,21 @@ awaitable<Status> Cluster::State::push_pull(transport::Address to, bool join) {
   core::Channel channel(env, network, to, channel_options);
   core::CallOptions call;
   call.timeout = options.push_pull_timeout;
+  asio::cancellation_signal cancel;
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex);
+    if (stopped) co_return cancelled_error("cluster stopped");
+    id = next_push_pull_id++;
+    push_pulls_in_flight.emplace(id, &cancel);
+  }
   auto [wire_reply] = co_await codec::async_unary_call<PushPull>(
-      channel, std::string(kPushPullMethod), *wire_request, call, use_nothrow_awaitable);
+      channel, std::string(kPushPullMethod), *wire_request, call,
+      asio::bind_cancellation_slot(cancel.slot(), use_nothrow_awaitable));
+  {
+    std::lock_guard lock(mutex);
+    push_pulls_in_flight.erase(id);
+  }
   const size_t request_bytes = codec::encoded_size(*wire_request);
   const size_t reply_bytes = wire_reply.ok() ? codec::encoded_size(*wire_reply) : 0;
   Result<PushPull> reply =
@@ -319,6 +339,16 @@ awaitable<Status> Cluster::State::push_pull(transport::Address to, bool join) {
   flush();
   rearm();
   co_return Status();
+}
+
+void Cluster::State::cancel_push_pulls() {
+  std::map<uint64_t, asio::cancellation_signal*> in_flight;
+  {
+    std::lock_guard lock(mutex);
+    in_flight.swap(push_pulls_in_flight);
+  }
+  // Outside the lock: a cancelled call may resume its coroutine right here.
+  for (auto& [id, signal] : in_flight) signal->emit(asio::cancellation_type::all);
 }
 
 Result<PushPull> Cluster::State::answer_push_pull(const PushPull& wire_request) {
@@ -609,10 +639,18 @@ void Cluster::stop() {
     state_->stopped = true;
   }
   if (!state_->socket) return;
-  asio::post(state_->executor, [state = state_] {
+  auto halt = [state = state_] {
     state->socket->close();
     state->timer_cancel.emit(asio::cancellation_type::all);
-  });
+    state->cancel_push_pulls();
+  };
+  // A simulated host may be crashing (its process destroyed, its queued work dropped with
+  // it): act at once, on the simulation's only thread. Elsewhere the executor owns these.
+  if (state_->env.is_simulated()) {
+    halt();
+  } else {
+    asio::post(state_->executor, std::move(halt));
+  }
 }
 
 }  // namespace meshrpc::membership

@@ -98,7 +98,20 @@ GossipCluster::GossipCluster(uint64_t seed, GossipClusterOptions options)
   }
 }
 
-GossipCluster::~GossipCluster() = default;
+GossipCluster::~GossipCluster() {
+  // Wind down before the hosts go: stop every member (which cancels its push-pulls in flight)
+  // and let the network deliver what it holds, then crash them all. A simulation torn down
+  // with calls still parked behind a cut would hold their state in a cycle past its end.
+  net_.heal_all();
+  for (size_t node = 0; node < options_.nodes; ++node) {
+    if (membership::Cluster* member = cluster(node)) member->stop();
+  }
+  for (size_t node = 0; node < options_.nodes; ++node) resume(node);
+  sim_.run_for(std::chrono::seconds(10));
+  for (size_t node = 0; node < options_.nodes; ++node) {
+    if (hosts_[node]->state() != runtime::SimHost::State::kFailed) sim_.fail_node(*hosts_[node]);
+  }
+}
 
 membership::Cluster* GossipCluster::cluster(size_t node) {
   runtime::SimProcess* process = hosts_[node]->process();
