@@ -27,6 +27,9 @@ constexpr size_t kMaxRelays = 256;
 // room for churn (nodes killed and replaced without leaving) at ~100 bytes a record,
 // under 2 MB. When full, the oldest record goes: it is the nearest to expiring anyway.
 constexpr size_t kMaxFailed = 16'384;
+// Accusers answered in the last probe interval (answer_accuser): a few per suspicion; 1,024
+// bounds what a flood of forged accusations can make us remember.
+constexpr size_t kMaxAnswered = 1'024;
 
 bool is_live(MemberState state) {
   return state == MemberState::kAlive || state == MemberState::kSuspect;
@@ -165,6 +168,7 @@ struct Swim::State {
   void count(Outcome outcome);
   Outcome apply(const Update& update, TimePoint now, const std::string& fallback_from);
   Outcome apply_about_self(const Update& update, TimePoint now);
+  void answer_accuser(const std::string& accuser_id, TimePoint now);
   Outcome apply_suspect(Member& member, const Update& update, TimePoint now);
   Outcome confirm(Member& member, const Update& update);
   void add_member(const Update& update, TimePoint now);
@@ -241,6 +245,8 @@ struct Swim::State {
   std::vector<std::string> unplaced;
   std::optional<Probe> probe;
   std::map<uint64_t, Relay> relays;
+  // Accusers we sent our refutation to directly, and when (answer_accuser).
+  std::map<std::string, TimePoint, std::less<>> answered;
   uint64_t next_seq = 1;
   uint32_t health = 0;
 
@@ -381,10 +387,38 @@ Swim::State::Outcome Swim::State::apply_about_self(const Update& update, TimePoi
     // Our own alive coming back is an echo; a higher one is an impostor or our past self.
     if (update.incarnation <= me.incarnation) return Outcome::kIgnored;
   } else if (update.incarnation < me.incarnation) {
-    return Outcome::kStale;  // an accusation we already refuted
+    // An accusation we already refuted: its author has not heard the refutation yet.
+    answer_accuser(update.from, now);
+    return Outcome::kStale;
   }
   refute(update.incarnation, now);
+  answer_accuser(update.from, now);
   return Outcome::kIgnored;
+}
+
+// Every member that holds us suspect runs a timer that declares us dead, and gossip misses a
+// given member now and then (at 100 members and 5% loss, about once in 10^5 updates: a few
+// times an hour across a busy cluster). The accuser named in the claim gets our refutation
+// directly as well, at most once per probe interval, so the member most sure of our death
+// hears otherwise (and a stale accuser learns at once that it is behind).
+void Swim::State::answer_accuser(const std::string& accuser_id, TimePoint now) {
+  if (accuser_id.empty() || accuser_id == self_id) return;
+  const Member* accuser = find_live(accuser_id);
+  if (accuser == nullptr) return;
+  if (answered.size() >= kMaxAnswered) {
+    std::erase_if(answered,
+                  [&](const auto& entry) { return now >= entry.second + config.probe_interval; });
+    if (answered.size() >= kMaxAnswered) return;
+  }
+  const auto [last, first] = answered.try_emplace(accuser_id, now);
+  if (!first) {
+    if (now < last->second + config.probe_interval) return;
+    last->second = now;
+  }
+  Packet packet;
+  packet.type = PacketType::kGossip;
+  packet.updates.push_back(to_update(*self));
+  send(accuser->status.address, std::move(packet));
 }
 
 Swim::State::Outcome Swim::State::apply_suspect(Member& member, const Update& update,

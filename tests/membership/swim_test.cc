@@ -1420,3 +1420,40 @@ TEST(SwimCluster, TenNodesConvergeThenAllDetectACrashedOne) {
 
 }  // namespace
 }  // namespace meshrpc::membership
+
+namespace meshrpc::membership {
+namespace {
+
+// The packets in `out` addressed to `to` that lead with our own alive update.
+size_t refutations_to(const std::vector<Outgoing>& out, const transport::Address& to,
+                      const std::string& self_id, uint64_t incarnation) {
+  return static_cast<size_t>(std::count_if(out.begin(), out.end(), [&](const Outgoing& o) {
+    return o.to == to && !o.packet.updates.empty() && o.packet.updates[0].node_id == self_id &&
+           o.packet.updates[0].state == MemberState::kAlive &&
+           o.packet.updates[0].incarnation == incarnation;
+  }));
+}
+
+TEST(SwimRefutation, GoesStraightToTheAccuserAtMostOncePerProbeInterval) {
+  Swim swim(lan_without_push_pull(), self_status(1), kStart);
+  runtime::Random random(1);
+  swim.receive(address_of(0),
+               gossip(0, {update(0, 0, MemberState::kAlive), update(2, 0, MemberState::kAlive)}),
+               kStart, random);
+  swim.take_outgoing();
+  // n2 passes on n0's suspicion of us: we refute, and n0 hears it from us directly.
+  swim.receive(address_of(2), gossip(2, {update(1, 0, MemberState::kSuspect, id_of(0))}), kStart,
+               random);
+  ASSERT_EQ(swim.self().incarnation, 1u);
+  EXPECT_EQ(refutations_to(swim.take_outgoing(), address_of(0), id_of(1), 1), 1u);
+  // n0 repeats its (now stale) claim: answered again only after a probe interval.
+  const Packet stale = gossip(0, {update(1, 0, MemberState::kSuspect, id_of(0))});
+  swim.receive(address_of(0), stale, kStart + milliseconds(100), random);
+  EXPECT_EQ(refutations_to(swim.take_outgoing(), address_of(0), id_of(1), 1), 0u);
+  swim.receive(address_of(0), stale, kStart + SwimConfig::lan().probe_interval + kTick, random);
+  EXPECT_EQ(refutations_to(swim.take_outgoing(), address_of(0), id_of(1), 1), 1u);
+  EXPECT_EQ(swim.self().incarnation, 1u) << "a stale claim needs no new incarnation";
+}
+
+}  // namespace
+}  // namespace meshrpc::membership

@@ -75,6 +75,15 @@ struct Run {
       : options(options), cluster(seed, cluster_options(options, loss)) {
     // A hundred members each logging every event they hear would bury the run's output.
     (void)set_log_levels("info,membership=warn");
+    if (options.verbose) {
+      // A replay narrates every verdict about a running member (a scenario that sets its own
+      // hook replaces this one).
+      cluster.on_event([this](size_t observer, size_t subject, const MemberEvent& event) {
+        if (event.kind != MemberEvent::Kind::kDead || !cluster.is_running(subject)) return;
+        narrate("n" + std::to_string(observer) + " holds running n" + std::to_string(subject) +
+                " dead at incarnation " + std::to_string(event.member.incarnation));
+      });
+    }
   }
 
   static GossipClusterOptions cluster_options(const ScenarioOptions& options, double loss) {
