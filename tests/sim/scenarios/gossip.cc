@@ -36,9 +36,11 @@ using runtime::TimePoint;
 using Seen = GossipCluster::Seen;
 
 constexpr size_t kNodes = 100;
-// Joins 10 ms apart (100 nodes in 1 s); the cluster must be whole 60 s later.
+// Joins 10 ms apart (100 nodes in 1 s). The cluster must be whole within two push-pull
+// intervals (90 s each at 100 members): gossip alone misses a joiner now and then under 5%
+// loss (seed 74 of gossip_false_positives), and anti-entropy repairs it.
 constexpr Duration kStagger = 10ms;
-constexpr Duration kFormLimit = 60s;
+constexpr Duration kFormLimit = 180s;
 // Half of the cluster gone at once: see run_partition.
 constexpr Duration kApartLimit = 180s;
 
@@ -190,7 +192,12 @@ ScenarioResult run_false_positives(uint64_t seed, const ScenarioOptions& options
               " times; " + std::to_string(cluster.false_suspicions()) + " suspicions, " +
               std::to_string(cluster.false_deaths()) + " deaths");
   run.expect_no_false_death();
-  if (!cluster.converged()) run.violation("members disagree after the pauses");
+  // Loss keeps a member suspect here and there for a moment: agreement must come, not be
+  // there at any given instant.
+  if (!cluster.run_until([&] { return cluster.converged(); }, detection_bound(swim, kNodes))) {
+    run.violation("members still disagree " + seconds_text(detection_bound(swim, kNodes)) +
+                  " after the pauses");
+  }
 
   // A pause past the bound: the detector must see it, and the node must come back.
   const Duration bound = detection_bound(swim, kNodes);
