@@ -312,44 +312,37 @@ ScenarioResult run_partition(uint64_t seed, const ScenarioOptions& options) {
 }  // namespace
 
 Scenario gossip_crash_scenario() {
-  Scenario scenario;
-  scenario.name = "gossip_crash";
-  scenario.description = "100 gossip members; one crashes; all declare it dead within the bound";
-  scenario.run = run_crash;
-  scenario.ci_seeds = 20;
-  scenario.sanitized_seeds = 2;
-  return scenario;
+  return {.name = "gossip_crash",
+          .description = "100 gossip members; one crashes; all declare it dead within the bound",
+          .run = run_crash,
+          .ci_seeds = 20,
+          .sanitized_seeds = 2};
 }
 
 Scenario gossip_false_positives_scenario() {
-  Scenario scenario;
-  scenario.name = "gossip_false_positives";
-  scenario.description =
-      "100 gossip members, 5% loss, one paused 2 probe intervals at a time: nobody declared dead";
-  scenario.run = run_false_positives;
-  scenario.ci_seeds = 10;
-  scenario.sanitized_seeds = 1;
-  return scenario;
+  return {.name = "gossip_false_positives",
+          .description =
+              "100 gossip members, 5% loss, one paused 2 probe intervals at a time: "
+              "nobody declared dead",
+          .run = run_false_positives,
+          .ci_seeds = 10,
+          .sanitized_seeds = 1};
 }
 
 Scenario gossip_tag_spread_scenario() {
-  Scenario scenario;
-  scenario.name = "gossip_tag_spread";
-  scenario.description = "100 gossip members, 5% loss; a two-tag update reaches all, atomically";
-  scenario.run = run_tag_spread;
-  scenario.ci_seeds = 20;
-  scenario.sanitized_seeds = 2;
-  return scenario;
+  return {.name = "gossip_tag_spread",
+          .description = "100 gossip members, 5% loss; a two-tag update reaches all, atomically",
+          .run = run_tag_spread,
+          .ci_seeds = 20,
+          .sanitized_seeds = 2};
 }
 
 Scenario gossip_partition_scenario() {
-  Scenario scenario;
-  scenario.name = "gossip_partition";
-  scenario.description = "100 gossip members split in halves, long; after the heal all are alive";
-  scenario.run = run_partition;
-  scenario.ci_seeds = 10;
-  scenario.sanitized_seeds = 1;
-  return scenario;
+  return {.name = "gossip_partition",
+          .description = "100 gossip members split in halves, long; after the heal all are alive",
+          .run = run_partition,
+          .ci_seeds = 10,
+          .sanitized_seeds = 1};
 }
 
 }  // namespace meshrpc::sim
