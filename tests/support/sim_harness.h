@@ -10,6 +10,18 @@
 
 namespace meshrpc::testing {
 
+// Slow jittery links with tiny buffers and writes: they force partial reads and writes and
+// reordering pressure on every test that runs over them.
+inline transport::LinkConfig cramped_link() {
+  using namespace std::chrono_literals;
+  transport::LinkConfig link;
+  link.delay_min = 1ms;
+  link.delay_max = 40ms;
+  link.buffer_bytes = 4096;
+  link.max_write_bytes = 1000;
+  return link;
+}
+
 class SimHarness final : public TransportHarness {
  public:
   explicit SimHarness(uint64_t seed, transport::LinkConfig link = {});

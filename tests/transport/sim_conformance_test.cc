@@ -9,17 +9,6 @@
 namespace meshrpc::testing {
 namespace {
 
-using namespace std::chrono_literals;
-
-transport::LinkConfig cramped_link() {
-  transport::LinkConfig link;
-  link.delay_min = 1ms;
-  link.delay_max = 40ms;
-  link.buffer_bytes = 4096;
-  link.max_write_bytes = 1000;
-  return link;
-}
-
 INSTANTIATE_TEST_SUITE_P(
     Sim, TransportConformance,
     ::testing::Values(TransportUnderTest("sim_lan", [] { return std::make_unique<SimHarness>(1); }),

@@ -23,4 +23,10 @@ using TimePoint = MonotonicClock::time_point;
 // A time point that never comes: "no deadline".
 inline constexpr TimePoint kInfiniteFuture = TimePoint::max();
 
+// The system's calendar time, in whole seconds since the Unix epoch: only for comparing with
+// calendar times that come from outside (a token's expiry, like a certificate's), never for
+// measuring time, which is Env::now(). Not simulated: code under SimEnv that calls it (token
+// checks) should take the time as an argument instead.
+int64_t unix_seconds_now();
+
 }  // namespace meshrpc::runtime
