@@ -22,10 +22,12 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/container/small_vector.hpp>
+#include <memory>
 #include <span>
 
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/transport/address.h"
+#include "meshrpc/transport/peer_identity.h"
 
 namespace meshrpc::transport {
 
@@ -94,6 +96,9 @@ class ByteStream {
 
   virtual Address local_address() const = 0;
   virtual Address remote_address() const = 0;
+  // Who the peer proved to be: its verified TLS certificate (peer_identity.h). Null for
+  // plaintext, and for a TLS peer that sent no certificate.
+  virtual std::shared_ptr<const PeerIdentity> peer_identity() const { return nullptr; }
 
  protected:
   // `buffers` is valid only during the call: implementations copy the list.

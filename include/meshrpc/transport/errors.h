@@ -10,6 +10,7 @@ namespace meshrpc::transport {
 
 // operation_aborted -> CANCELLED; timed_out -> DEADLINE_EXCEEDED; everything a peer or the
 // network can do (eof, reset, refused, unreachable, broken pipe) -> UNAVAILABLE, retryable.
+// A TLS certificate failure (tls.h) -> UNAUTHENTICATED; other TLS failures -> UNAVAILABLE.
 // `context` prefixes the message: "connect 10.0.0.1:80: Connection refused".
 Status to_status(const error_code& ec, std::string_view context);
 
