@@ -643,7 +643,10 @@ class SubChannel : public std::enable_shared_from_this<SubChannel> {
       auto& [ec, connected] = std::get<0>(outcome);
       if (ec) {
         status = transport::to_status(ec, "connect to " + target_.to_string());
-        if (status.code() != StatusCode::kUnavailable) {
+        // A TLS certificate failure stays UNAUTHENTICATED: retrying cannot fix it, and the
+        // caller should see which certificate was wrong. Anything else is UNAVAILABLE.
+        if (status.code() != StatusCode::kUnavailable &&
+            status.code() != StatusCode::kUnauthenticated) {
           status = unavailable_error(status.message());
         }
       }

@@ -87,6 +87,10 @@ class LimitPermit {
 // What a connection's first bytes turned out to be (ServerConnection::sniff).
 enum class Protocol { kMeshrpc, kHttp, kUnrecognized };
 constexpr std::array<std::string_view, 3> kProtocolLabels = {"meshrpc", "http", "unrecognized"};
+// How a TLS handshake ended (ServerMetrics::tls_handshakes).
+enum class HandshakeOutcome { kOk, kCertificateRejected, kTimeout, kFailed };
+constexpr std::array<std::string_view, 4> kHandshakeLabels = {"ok", "certificate_rejected",
+                                                              "timeout", "failed"};
 
 // The server's metrics, shared by its state (calls record into them) and its collector.
 // Per-method metrics are created when a method is registered and found through the
@@ -104,6 +108,10 @@ struct ServerMetrics {
   std::map<std::string, std::unique_ptr<detail::CallMetrics>> methods;  // by method label
   // Connections by what their first bytes were; meshrpc ones closed.
   std::array<Counter, 3> accepted;
+  // TLS handshakes by outcome (kHandshakeLabels), and plaintext refused by require_tls.
+  std::array<Counter, 4> tls_handshakes;
+  Counter plaintext_refused;
+  std::shared_ptr<transport::TlsCredentials> tls;  // for its certificate's expiry; may be null
   Counter meshrpc_closed;
   Counter streams_opened;
   Counter flow_control_stalls;
@@ -122,6 +130,22 @@ void ServerMetrics::write(MetricWriter& writer) const {
                    "once classified; unrecognized ones are closed at once).",
                    {{"protocol", std::string(kProtocolLabels[i])}}, accepted[i].value());
   }
+  if (tls) {
+    for (size_t i = 0; i < tls_handshakes.size(); ++i) {
+      writer.counter("meshrpc_server_tls_handshakes_total",
+                     "TLS handshakes by outcome: ok, certificate_rejected (the client's "
+                     "certificate missing, expired or untrusted), timeout, failed.",
+                     {{"result", std::string(kHandshakeLabels[i])}}, tls_handshakes[i].value());
+    }
+    writer.gauge("meshrpc_server_tls_certificate_expiry_seconds",
+                 "When the server's TLS certificate expires, in seconds since the epoch: alert "
+                 "on it nearing now.",
+                 {}, static_cast<double>(tls->certificate_not_after()));
+  }
+  writer.counter("meshrpc_server_connections_refused_total",
+                 "Connections closed for what they were before they were served: plaintext "
+                 "while the server requires TLS.",
+                 {{"reason", "plaintext"}}, plaintext_refused.value());
   // Closed before accepted, as for calls: never more closed than opened.
   const uint64_t closed = meshrpc_closed.value();
   const uint64_t opened = accepted[static_cast<size_t>(Protocol::kMeshrpc)].value();
@@ -172,6 +196,7 @@ struct Server::State {
       other_method_metrics = metrics->method(std::string(detail::kOtherMethodLabel));
       // Connections count into the metrics, which the state (and so every connection) co-owns.
       this->options.connection.flow_control_stalls = &metrics->flow_control_stalls;
+      metrics->tls = this->options.tls;
     }
     if (this->options.rpcz) call_log = std::make_unique<CallLog>(env, *this->options.rpcz);
   }
@@ -239,7 +264,7 @@ class ServerConnection final : public Connection::Delegate,
                                public std::enable_shared_from_this<ServerConnection> {
  public:
   ServerConnection(std::shared_ptr<Server::State> state,
-                   std::shared_ptr<transport::ByteStream> stream)
+                   std::unique_ptr<transport::ByteStream> stream)
       : state_(std::move(state)), executor_(stream->get_executor()), stream_(std::move(stream)) {}
   ~ServerConnection() override {
     if (connection_) connection_->detach();
@@ -248,7 +273,8 @@ class ServerConnection final : public Connection::Delegate,
   // Reads the first bytes, then serves meshrpc frames or hands the stream to the HTTP handler.
   void start() {
     asio::co_spawn(
-        executor_, [self = shared_from_this()] { return self->sniff(); }, asio::detached);
+        executor_, [self = shared_from_this()] { return self->sniff(); },
+        asio::bind_cancellation_slot(sniff_cancel_.slot(), asio::detached));
   }
   asio::any_io_executor executor() { return executor_; }
 
@@ -262,7 +288,9 @@ class ServerConnection final : public Connection::Delegate,
   void close() {
     if (!connection_) {
       closed_ = true;
-      if (stream_) stream_->abort();  // the sniff's read ends
+      // Ends the sniff's read, or the TLS handshake that owns the stream by now.
+      if (stream_) stream_->abort();
+      sniff_cancel_.emit(asio::cancellation_type::terminal);
       // Removed here, not by the sniff: a crash destroys the sniff's frame without running it,
       // and the state and this connection would keep each other alive. Last: may free `this`.
       state_->remove(this);
@@ -315,6 +343,12 @@ class ServerConnection final : public Connection::Delegate,
     connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
   }
   awaitable<void> sniff();
+  // Reads into `first` until its start is classified, or a TLS handshake record starts it
+  // (when the server has TLS and `tls_allowed`), or the deadline passes.
+  enum class Start { kMeshrpc, kHttp, kTls, kOther };
+  awaitable<Start> read_start(Buffer& first, runtime::TimePoint deadline, bool tls_allowed);
+  // Replaces stream_ with a TLS session over it; false if the handshake failed (counted).
+  awaitable<bool> accept_tls(Buffer already_read);
   void dispatch(uint64_t id, Call& call);
   awaitable<void> run(uint64_t id, const Server::State::Method* method,
                       std::shared_ptr<ServerContext> context, Buffer request, LimitPermit permit,
@@ -325,9 +359,11 @@ class ServerConnection final : public Connection::Delegate,
 
   std::shared_ptr<Server::State> state_;
   asio::any_io_executor executor_;
-  // The accepted stream until sniff() decides what it carries; then moved into connection_
-  // (meshrpc) or to the HTTP handler.
-  std::shared_ptr<transport::ByteStream> stream_;
+  // The accepted stream (or the TLS session over it) until sniff() decides what it carries;
+  // then moved into connection_ (meshrpc) or to the HTTP handler.
+  std::unique_ptr<transport::ByteStream> stream_;
+  // Cancels the sniff (its reads, its TLS handshake) when the connection is closed first.
+  asio::cancellation_signal sniff_cancel_;
   std::shared_ptr<Connection> connection_;
   std::unordered_map<uint64_t, Call> calls_;
   uint64_t highest_id_ = 0;
@@ -363,6 +399,7 @@ void ServerConnection::on_headers(uint64_t id, wire::Headers headers, bool end_s
   auto context =
       std::make_shared<ServerContext>(env, std::move(headers.method), std::move(headers.metadata),
                                       deadline, connection_->remote_address());
+  context->set_peer_identity(connection_->peer_identity());
   Call& call = calls_[id];
   call.context = std::move(context);
   call.record = std::move(record);
@@ -425,36 +462,34 @@ void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
 }
 
 // The first bytes decide the protocol (wire::classify_connection_start): the meshrpc
-// preface, an HTTP request line, or neither. A peer that sends too little within
+// preface, an HTTP request line, or neither; with ServerOptions::tls, a TLS handshake record
+// first, after which the same is decided again inside TLS. A peer that sends too little within
 // first_bytes_timeout, or garbage, is dropped without a word.
 awaitable<void> ServerConnection::sniff() {
   auto self = shared_from_this();
   runtime::Env& env = state_->env;
-  const runtime::TimePoint deadline = env.now() + state_->options.first_bytes_timeout;
+  const ServerOptions& options = state_->options;
   Buffer first;
-  wire::ConnectionStart start = wire::ConnectionStart::kNeedMoreBytes;
-  while (!closed_ && (start = wire::classify_connection_start(first)) ==
-                         wire::ConnectionStart::kNeedMoreBytes) {
-    // Never past kClassifyBytes: the preface's bytes are exactly those, and the HTTP
-    // handler is given whatever was read.
-    const size_t want = wire::kClassifyBytes - first.size();
-    std::span<char> space = first.prepare(want);
-    auto outcome = co_await (
-        stream_->async_read_some(asio::buffer(space.data(), want), use_nothrow_awaitable) ||
-        env.async_wait_until(deadline, use_nothrow_awaitable));
-    if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) break;
-    first.commit(std::get<1>(std::get<0>(outcome)));
+  Start start = co_await read_start(first, env.now() + options.first_bytes_timeout, true);
+  bool secure = false;
+  if (start == Start::kTls) {
+    secure = co_await accept_tls(std::move(first));
+    first = Buffer();
+    start = secure ? co_await read_start(first, env.now() + options.first_bytes_timeout, false)
+                   : Start::kOther;
   }
+  const bool refused = !secure && options.require_tls && start != Start::kOther;
+  if (refused && state_->metrics) state_->metrics->plaintext_refused.increment();
   Protocol protocol = Protocol::kUnrecognized;
-  if (!closed_ && start == wire::ConnectionStart::kMeshrpc) {
+  if (!closed_ && !refused && start == Start::kMeshrpc) {
     protocol = Protocol::kMeshrpc;
-  } else if (!closed_ && start == wire::ConnectionStart::kHttp && state_->http_handler) {
+  } else if (!closed_ && !refused && start == Start::kHttp && state_->http_handler) {
     protocol = Protocol::kHttp;
   }
   if (state_->metrics) state_->metrics->accepted[static_cast<size_t>(protocol)].increment();
   if (protocol == Protocol::kMeshrpc) {
-    connection_ = Connection::create(env, std::move(stream_), wire::Role::kServer,
-                                     state_->options.connection, this);
+    connection_ =
+        Connection::create(env, std::move(stream_), wire::Role::kServer, options.connection, this);
     connection_->preface_consumed();
     connection_->start();
     co_return;
@@ -466,6 +501,58 @@ awaitable<void> ServerConnection::sniff() {
   }
   closed_ = true;
   state_->remove(this);
+}
+
+awaitable<ServerConnection::Start> ServerConnection::read_start(Buffer& first,
+                                                                runtime::TimePoint deadline,
+                                                                bool tls_allowed) {
+  runtime::Env& env = state_->env;
+  const bool tls = tls_allowed && state_->options.tls != nullptr;
+  wire::ConnectionStart start = wire::ConnectionStart::kNeedMoreBytes;
+  while (!closed_ && stream_) {
+    if (tls && first.size() > 0 &&
+        static_cast<unsigned char>(first.at(0)) == transport::kTlsHandshakeRecordType) {
+      co_return Start::kTls;
+    }
+    start = wire::classify_connection_start(first);
+    if (start != wire::ConnectionStart::kNeedMoreBytes) break;
+    // Never past kClassifyBytes: the preface's bytes are exactly those, and the HTTP
+    // handler (or the TLS handshake) is given whatever was read.
+    const size_t want = wire::kClassifyBytes - first.size();
+    std::span<char> space = first.prepare(want);
+    auto outcome = co_await (
+        stream_->async_read_some(asio::buffer(space.data(), want), use_nothrow_awaitable) ||
+        env.async_wait_until(deadline, use_nothrow_awaitable));
+    if (outcome.index() == 1 || std::get<0>(std::get<0>(outcome))) co_return Start::kOther;
+    first.commit(std::get<1>(std::get<0>(outcome)));
+  }
+  if (start == wire::ConnectionStart::kMeshrpc) co_return Start::kMeshrpc;
+  if (start == wire::ConnectionStart::kHttp) co_return Start::kHttp;
+  co_return Start::kOther;
+}
+
+awaitable<bool> ServerConnection::accept_tls(Buffer already_read) {
+  runtime::Env& env = state_->env;
+  const transport::Address peer = stream_->remote_address();
+  auto outcome =
+      co_await (transport::async_tls_accept(std::move(stream_), *state_->options.tls,
+                                            already_read.to_string(), use_nothrow_awaitable) ||
+                env.async_wait_for(state_->options.tls_handshake_timeout, use_nothrow_awaitable));
+  HandshakeOutcome result = HandshakeOutcome::kTimeout;
+  if (outcome.index() == 0) {
+    auto& [ec, session] = std::get<0>(outcome);
+    if (!ec && !closed_) stream_ = std::move(session);
+    result = !ec                                   ? HandshakeOutcome::kOk
+             : transport::is_certificate_error(ec) ? HandshakeOutcome::kCertificateRejected
+                                                   : HandshakeOutcome::kFailed;
+    if (ec && ec != asio::error::operation_aborted) {
+      MESHRPC_LOG_DEBUG("TLS handshake with {} failed: {}", peer.to_string(), ec.message());
+    }
+  }
+  if (state_->metrics) {
+    state_->metrics->tls_handshakes[static_cast<size_t>(result)].increment();
+  }
+  co_return stream_ != nullptr;
 }
 
 void ServerConnection::dispatch(uint64_t id, Call& call) {
@@ -850,6 +937,7 @@ awaitable<Result<Buffer>> ServerHandle::run_local(std::shared_ptr<Server::State>
   // Before the record: the record borrows its method and peer until it finishes.
   ServerContext context(state->env, method, std::move(call.metadata), call.deadline,
                         std::move(call.peer));
+  context.set_peer_identity(std::move(call.peer_identity));
   // Declared after `state`, so finished (or destroyed) while the metrics are alive.
   detail::CallRecord record(state->metrics_of(unknown ? nullptr : &*found), state->env,
                             state->call_log.get());
@@ -900,6 +988,9 @@ awaitable<Result<Buffer>> ServerHandle::run_local(std::shared_ptr<Server::State>
 }
 
 Result<transport::Address> Server::start(const transport::Address& address) {
+  if (state_->options.require_tls && !state_->options.tls) {
+    return invalid_argument_error("ServerOptions::require_tls is set without tls credentials");
+  }
   if (state_->http_handler) state_->http_handler->on_server_start();
   auto listener = state_->network.listen(address);
   if (!listener.ok()) return listener.status();

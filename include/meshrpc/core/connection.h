@@ -91,6 +91,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const wire::Limits& send_limits() const { return send_limits_; }
   const ConnectionOptions& options() const { return options_; }
   transport::Address remote_address() const { return stream_->remote_address(); }
+  std::shared_ptr<const transport::PeerIdentity> peer_identity() const {
+    return stream_->peer_identity();
+  }
 
   // --- sending (all fail with the closing status once closed) ------------------------------
   [[nodiscard]] Status send_headers(uint64_t stream_id, const wire::Headers& headers,

@@ -40,6 +40,7 @@
 #include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/connector.h"
+#include "meshrpc/transport/tls.h"
 
 namespace meshrpc::core {
 
@@ -87,6 +88,8 @@ struct LocalCall {
   Metadata metadata;
   runtime::TimePoint deadline = runtime::kInfiniteFuture;
   transport::Address peer;  // who asked (the HTTP client), as ServerContext::peer()
+  // Its verified certificate identity (an HTTPS client with a certificate), or null.
+  std::shared_ptr<const transport::PeerIdentity> peer_identity;
   // Receives the handler's response metadata, if not null.
   Metadata* response_metadata = nullptr;
 };
@@ -113,6 +116,19 @@ struct ServerOptions {
   // A new connection must send its first 8 bytes (the meshrpc preface, or the start of an
   // HTTP request) within this, or it is closed: idle sockets cost file descriptors.
   runtime::Duration first_bytes_timeout = std::chrono::seconds(10);
+  // TLS (transport/tls.h): the server's credentials; null serves plaintext only. A connection
+  // whose first byte starts a TLS handshake gets one, then speaks RPC or HTTP inside it, on
+  // the same port as plaintext. Handlers see a client certificate as
+  // ServerContext::peer_identity().
+  std::shared_ptr<transport::TlsCredentials> tls;
+  // With `tls`: close every connection that does not start TLS, once its first bytes show it
+  // (meshrpc_server_connections_refused_total{reason="plaintext"}). Off by default so that
+  // loopback development and health checks keep working; turn it on in production.
+  bool require_tls = false;
+  // A TLS handshake must be done this long after its first byte, or the connection is closed
+  // (a client holding a socket half-way through a handshake). 10 s: a real handshake takes
+  // one or two round trips, even across continents under load.
+  runtime::Duration tls_handshake_timeout = std::chrono::seconds(10);
   // Where the server's metrics are exposed (meshrpc_server_*, docs/metrics.md): per method,
   // calls started and finished by code, latency, bytes, in flight; connections. Recorded on
   // every call at a cost of a few sharded counter adds and a histogram record; null turns

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "meshrpc/core/call.h"
@@ -28,6 +29,7 @@
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/address.h"
+#include "meshrpc/transport/peer_identity.h"
 #include "meshrpc/wire/frame.h"
 
 namespace meshrpc::core {
@@ -64,6 +66,21 @@ class ServerContext {
   // Sent back to the client in the trailers.
   Metadata& response_metadata() { return response_metadata_; }
   const transport::Address& peer() const { return peer_; }
+  // The peer's verified certificate identity (mTLS), or null: plaintext, or TLS without a
+  // client certificate. What authorization rules on identity read (security/).
+  const transport::PeerIdentity* peer_identity() const { return peer_identity_.get(); }
+  const std::shared_ptr<const transport::PeerIdentity>& shared_peer_identity() const {
+    return peer_identity_;
+  }
+  void set_peer_identity(std::shared_ptr<const transport::PeerIdentity> identity) {
+    peer_identity_ = std::move(identity);
+  }
+  // Who authentication found the caller to be: a security::Principal, set and read through
+  // security/principal.h (typed there; core does not know the type). Null until set.
+  const std::shared_ptr<const void>& principal_slot() const { return principal_; }
+  void set_principal_slot(std::shared_ptr<const void> principal) {
+    principal_ = std::move(principal);
+  }
 
   // kInfiniteFuture when the client set none.
   runtime::TimePoint deadline() const { return deadline_; }
@@ -112,6 +129,8 @@ class ServerContext {
   Metadata response_metadata_;
   runtime::TimePoint deadline_;
   transport::Address peer_;
+  std::shared_ptr<const transport::PeerIdentity> peer_identity_;
+  std::shared_ptr<const void> principal_;
   void start_trace() {
     if (auto incoming = find_traceparent(metadata_)) {
       trace_id_ = incoming->trace_id;
