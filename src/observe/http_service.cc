@@ -71,11 +71,19 @@ struct HttpService::State final : detail::SessionOwner,
 };
 
 awaitable<HttpResponse> HttpService::State::answer(const HttpRequest& request) {
-  if (auto page = pages.find(request.path); page != pages.end()) {
+  auto page = pages.find(request.path);
+  const bool gateway_call =
+      page == pages.end() && request.method == "POST" && is_method_path(request.path);
+  if (options.page_access && !gateway_call && request.path != "/health") {
+    if (Status allowed = options.page_access(request); !allowed.ok()) {
+      co_return detail::status_response(allowed);
+    }
+  }
+  if (page != pages.end()) {
     if (request.method != "GET") co_return method_not_allowed(request, "GET");
     co_return co_await page->second(request);
   }
-  if (request.method == "POST" && is_method_path(request.path)) co_return co_await gateway(request);
+  if (gateway_call) co_return co_await gateway(request);
   if (request.path == "/health" || request.path == "/services") {
     if (request.method != "GET") co_return method_not_allowed(request, "GET");
     co_return request.path == "/health" ? health() : services();

@@ -65,7 +65,7 @@ std::string lower(std::string_view text) {
 
 // The request as pages see it; INVALID_ARGUMENT when the target is not a URL.
 Result<HttpRequest> to_request(http::request<http::string_body>&& message,
-                               const transport::Address& peer) {
+                               const transport::ByteStream& stream) {
   HttpRequest request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
@@ -83,7 +83,8 @@ Result<HttpRequest> to_request(http::request<http::string_body>&& message,
     if (!inserted) it->second += ", " + std::string(field.value());  // RFC 9110 5.3
   }
   request.body = std::move(message.body());
-  request.peer = peer;
+  request.peer = stream.remote_address();
+  request.peer_identity = stream.peer_identity();
   return request;
 }
 
@@ -162,7 +163,7 @@ awaitable<bool> HttpSession::serve_one() {
   busy_ = true;
   const unsigned version = parser.get().version();
   const bool wants_keep_alive = parser.get().keep_alive();
-  Result<HttpRequest> request = to_request(parser.release(), stream_->remote_address());
+  Result<HttpRequest> request = to_request(parser.release(), *stream_);
   HttpResponse response;
   if (!request.ok()) {
     response = error_response(400, request.status());

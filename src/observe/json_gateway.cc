@@ -56,6 +56,8 @@ HttpResponse status_response(unsigned http_status, const Status& status) {
   response.body = error_body(status);
   response.headers.emplace_back(std::string(kStatusHeader),
                                 std::string(status_code_name(status.code())));
+  // RFC 9110 15.5.2: a 401 names the scheme that would succeed (RFC 6750 3 for Bearer).
+  if (http_status == 401) response.headers.emplace_back("www-authenticate", "Bearer");
   return response;
 }
 
@@ -65,6 +67,10 @@ HttpResponse status_response(const Status& status) {
 
 core::Metadata metadata_from_headers(const std::map<std::string, std::string>& headers) {
   core::Metadata metadata;
+  if (auto authorization = headers.find(std::string(kAuthorizationHeader));
+      authorization != headers.end()) {
+    metadata.emplace_back(std::string(kAuthorizationHeader), authorization->second);
+  }
   for (const auto& [name, value] : headers) {
     if (name.size() > kMetadataHeaderPrefix.size() && name.starts_with(kMetadataHeaderPrefix)) {
       metadata.emplace_back(name.substr(kMetadataHeaderPrefix.size()), value);
@@ -139,6 +145,7 @@ awaitable<HttpResponse> call_gateway(const core::ServerHandle& server, runtime::
   call.metadata = metadata_from_headers(request.headers);
   call.deadline = env.now() + *timeout;
   call.peer = request.peer;
+  call.peer_identity = request.peer_identity;
   call.response_metadata = &response_metadata;
   Result<Buffer> reply = co_await server.call_local(std::move(call));
   HttpResponse response;

@@ -17,13 +17,17 @@ namespace meshrpc::observe::detail {
 inline constexpr std::string_view kMetadataHeaderPrefix = "meshrpc-meta-";
 inline constexpr std::string_view kTimeoutHeader = "meshrpc-timeout-ms";
 inline constexpr std::string_view kStatusHeader = "meshrpc-status";
+// Forwarded as call metadata of the same name (what security::BearerTokenAuthenticator reads).
+inline constexpr std::string_view kAuthorizationHeader = "authorization";
 
-// An error answer: http_status_for(status), error_body(status), the meshrpc-status header.
+// An error answer: http_status_for(status), error_body(status), the meshrpc-status header, and
+// WWW-Authenticate: Bearer on a 401.
 HttpResponse status_response(const Status& status);
 // The same with another HTTP status (415, 405, 431...).
 HttpResponse status_response(unsigned http_status, const Status& status);
 
-// The call's metadata: every "meshrpc-meta-<key>" header (names already lower-cased).
+// The call's metadata: the Authorization header as "authorization", then every
+// "meshrpc-meta-<key>" header (names already lower-cased).
 core::Metadata metadata_from_headers(const std::map<std::string, std::string>& headers);
 // Response metadata as "meshrpc-meta-<key>" headers; entries that cannot be a header (a key
 // that is not an HTTP token, a value with a control character) are left out.

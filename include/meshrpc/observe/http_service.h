@@ -14,8 +14,14 @@
 //                                      JSON mapping, or the struct codec's JSON form), the reply
 //                                      is JSON. A non-OK Status answers with the HTTP code of
 //                                      http_status_for() and the JSON body of error_body().
-//                                      Metadata: request headers named "meshrpc-meta-<key>";
-//                                      deadline: header "meshrpc-timeout-ms".
+//                                      Metadata: request headers named "meshrpc-meta-<key>",
+//                                      and the Authorization header as metadata
+//                                      "authorization" (security/authenticator.h); the client
+//                                      certificate as the call's peer identity. So server
+//                                      interceptors authenticate and authorize gateway calls
+//                                      as they do calls over the meshrpc protocol: UNAUTHENTICATED
+//                                      answers 401 with WWW-Authenticate: Bearer, PERMISSION_DENIED
+//                                      403. Deadline: header "meshrpc-timeout-ms".
 //   /health                            {"status":"SERVING"|"NOT_SERVING","live":true,
 //                                      "ready":bool}; 503 while the server shuts down
 //   /services                          every typed method with its kind, idempotency and
@@ -24,6 +30,12 @@
 //   /metrics                           Prometheus text of Options::metrics (?grep=PATTERN keeps
 //                                      the matching samples)
 // Upper layers add their own pages (add_page): /rpcz, /status, /members.
+//
+// Access: Options::page_access, when set, is asked before every request except gateway calls
+// (the server's interceptors guard those) and /health (load balancers and orchestrators probe
+// it without credentials, and it tells only whether the server serves); a non-OK answer is the
+// response (401 with WWW-Authenticate: Bearer for UNAUTHENTICATED, 403 for PERMISSION_DENIED).
+// security::page_guard() makes one from a token verifier and an access policy.
 //
 // Bad input never hurts the server: a request that does not parse as HTTP gets 400 and the
 // connection is closed; a body over Options::max_body_bytes gets 413; bad JSON gets 400 with
@@ -53,6 +65,7 @@
 #include "meshrpc/core/server.h"
 #include "meshrpc/runtime/asio.h"
 #include "meshrpc/transport/address.h"
+#include "meshrpc/transport/peer_identity.h"
 
 namespace meshrpc::observe {
 
@@ -64,6 +77,8 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   transport::Address peer;
+  // The client's verified TLS certificate (HTTPS with a client certificate), or null.
+  std::shared_ptr<const transport::PeerIdentity> peer_identity;
 };
 
 struct HttpResponse {
@@ -116,6 +131,10 @@ class HttpService final : public core::HttpConnectionHandler,
     // Served at /metrics in Prometheus text (docs/metrics.md); the registry the server
     // records into (ServerOptions::metrics). Null: no /metrics page. Outlives the service.
     MetricRegistry* metrics = &MetricRegistry::global();
+    // Asked before every page (see "Access" above); a non-OK status is the answer. Null: every
+    // page is open, as suits a port only operators reach. Called concurrently on connections'
+    // executors: keep it thread-safe and quick (it must not block).
+    std::function<Status(const HttpRequest&)> page_access;
   };
 
   // Creates the service and installs it on `server` (core::Server::set_http_handler): the
