@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <string>
 
+#include "meshrpc/base/logging.h"
 #include "meshrpc/base/status_macros.h"
 #include "meshrpc/transport/errors.h"
 #include "meshrpc/wire/preface.h"
@@ -38,7 +39,8 @@ Connection::Connection(runtime::Env& env, std::shared_ptr<transport::ByteStream>
       send_limits_(wire::Limits{}),
       keepalive_(options_.keepalive, env.now()),
       connection_send_(wire::Limits{}.connection_window_bytes),
-      connection_receive_(options_.limits.connection_window_bytes) {
+      connection_receive_(options_.limits.connection_window_bytes),
+      guard_(options_.peer_limits, env.now()) {
   writer_ = FrameWriter::create(stream_, options_.writer, nullptr);
 }
 
@@ -93,6 +95,11 @@ awaitable<void> Connection::read_loop() {
       if (!status.ok()) co_return finish(status, /*send_goaway=*/true);
     }
     if (closed_) co_return;
+    // A peer that makes us answer (PING acks, refusals) but never reads the answers would
+    // grow our queue without bound; no GOAWAY, since it would not be read either.
+    if (writer_->queued_bytes() > options_.peer_limits.max_pending_bytes) {
+      co_return finish(violated(PeerGuard::Violation::kUnreadOutput), /*send_goaway=*/false);
+    }
     // Wait for bytes holding no buffer, so an idle connection costs no read block; the read
     // that follows does not wait.
     auto [wait_ec] = co_await stream_->async_wait_readable(use_nothrow_awaitable);
@@ -107,6 +114,7 @@ awaitable<void> Connection::read_loop() {
       co_return finish(unavailable_error("connection closed by peer"), false);
     if (ec) co_return finish(transport::to_status(ec, "connection read"), false);
     input.commit(n);
+    guard_.on_bytes_received(n);
     keepalive_.on_frame_received(env_.now());
     // A copy shares the bytes but not the writable tail of the block, which would otherwise
     // stay referenced by the decoder's emptied input while the connection idles.
@@ -122,6 +130,9 @@ Status Connection::handle_frame(wire::Frame frame) {
     case wire::FrameType::kPing: {
       MESHRPC_ASSIGN_OR_RETURN(wire::Ping ping, wire::decode_ping(frame));
       if (ping.ack) return Status();
+      if (auto violation = guard_.on_ping(env_.now()); violation != PeerGuard::Violation::kNone) {
+        return violated(violation);
+      }
       ping.ack = true;
       MESHRPC_RETURN_IF_ERROR(encoder_.encode_ping(ping, writer_->pending()));
       writer_->flush_soon();
@@ -148,6 +159,9 @@ Status Connection::handle_frame(wire::Frame frame) {
     }
     case wire::FrameType::kCancel: {
       MESHRPC_ASSIGN_OR_RETURN(wire::Cancel cancel, wire::decode_cancel(frame));
+      if (auto violation = guard_.on_cancel(env_.now()); violation != PeerGuard::Violation::kNone) {
+        return violated(violation);
+      }
       forget_stream(id);
       if (delegate_) delegate_->on_cancel(id, std::move(cancel));
       return Status();
@@ -167,6 +181,10 @@ Status Connection::handle_settings(const wire::Frame& frame) {
     settings_acked_ = true;
     return Status();
   }
+  if (auto violation = guard_.on_settings(env_.now()); violation != PeerGuard::Violation::kNone) {
+    return violated(violation);
+  }
+  peer_settings_received_ = true;
   MESHRPC_ASSIGN_OR_RETURN(wire::NegotiatedLimits negotiated,
                            wire::negotiate(options_.limits, settings));
   const wire::Limits& next = negotiated.send;
@@ -220,14 +238,21 @@ Status Connection::handle_data(wire::Frame frame) {
   StreamState& state = it->second;
   MESHRPC_RETURN_IF_ERROR(state.receive.on_received(bytes, stream_name(id)));
   state.inbound.append(std::move(frame.payload));
+  inbound_bytes_ += bytes;
   grant_connection();
+  Status refused;
   if (state.inbound.size() > options_.limits.max_message_bytes) {
-    state.discarding = true;
-    const Status error = resource_exhausted_error(
+    refused = resource_exhausted_error(
         "received message of at least " + std::to_string(state.inbound.size()) +
         " bytes exceeds max_message_bytes " + std::to_string(options_.limits.max_message_bytes));
+  } else if (pending_request_bytes() > options_.peer_limits.max_pending_bytes) {
+    refused = violated(PeerGuard::Violation::kPendingBytes);
+  }
+  if (!refused.ok()) {
+    state.discarding = true;
+    inbound_bytes_ -= state.inbound.size();
     state.inbound.clear();
-    if (delegate_) delegate_->on_stream_error(id, error);
+    if (delegate_) delegate_->on_stream_error(id, refused);
     return Status();
   }
   const bool end_stream = frame.header.has_flag(wire::kFlagEndStream);
@@ -241,6 +266,7 @@ Status Connection::handle_data(wire::Frame frame) {
     grant_stream(id, state, bytes);
   }
   if (frame.header.has_flag(wire::kFlagContinued)) return Status();
+  inbound_bytes_ -= state.inbound.size();
   Buffer message = std::move(state.inbound);
   state.inbound.clear();
   const bool has_message = !frame.header.has_flag(wire::kFlagNoMessage);
@@ -299,6 +325,7 @@ Status Connection::check_open() const {
 Connection::StreamState& Connection::stream_state(uint64_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) {
+    ++streams_opened_;
     it = streams_
              .emplace(stream_id, StreamState{SendWindow(send_limits_.initial_stream_window_bytes),
                                              ReceiveWindow(stream_receive_window()),
@@ -374,7 +401,7 @@ bool Connection::pump_outbox(uint64_t stream_id, StreamState& state) {
     if (!item.is_message) {
       writer_->pending().append(std::move(item.raw_frames));
       if (item.finishes_stream) {
-        streams_.erase(stream_id);  // `state` dies here
+        erase_stream(streams_.find(stream_id));  // `state` dies here
         return true;
       }
       state.outbox.pop_front();
@@ -415,12 +442,24 @@ void Connection::pump_blocked_streams() {
     const uint64_t id = blocked_streams_.front();
     blocked_streams_.pop_front();
     auto it = streams_.find(id);
-    if (it != streams_.end() && !pump_outbox(id, it->second)) break;
+    // A stream may still be blocked on its own window (a stream the peer refused, its
+    // trailers not yet here): it waits for that stream's WINDOW_UPDATE, and must not hold
+    // up the streams queued behind it while the connection has window to give them.
+    if (it != streams_.end() && !pump_outbox(id, it->second) && connection_send_.available() == 0) {
+      break;
+    }
   }
   writer_->flush_soon();
 }
 
-void Connection::forget_stream(uint64_t stream_id) { streams_.erase(stream_id); }
+void Connection::forget_stream(uint64_t stream_id) {
+  if (auto it = streams_.find(stream_id); it != streams_.end()) erase_stream(it);
+}
+
+void Connection::erase_stream(std::unordered_map<uint64_t, StreamState>::iterator it) {
+  inbound_bytes_ -= it->second.inbound.size();
+  streams_.erase(it);
+}
 
 size_t Connection::buffered_output_bytes() const {
   size_t bytes = writer_->queued_bytes();
@@ -445,10 +484,13 @@ awaitable<void> Connection::keepalive_loop() {
   } clear_slot{keepalive_cancel_};
   while (!closed_) {
     auto [ec] = co_await env_.async_wait_until(
-        keepalive_.next_check(),
+        next_timer(),
         asio::bind_cancellation_slot(keepalive_cancel_.slot(), use_nothrow_awaitable));
     if (ec || closed_) co_return;
-    const auto decision = keepalive_.on_timer(env_.now());
+    const runtime::TimePoint now = env_.now();
+    check_guard(now);
+    if (closed_ || now < keepalive_.next_check()) continue;
+    const auto decision = keepalive_.on_timer(now);
     if (decision.action == KeepaliveMonitor::Action::kSendPing) {
       encoder_.encode_ping(wire::Ping{false, decision.ping_payload}, writer_->pending())
           .ignore_error();
@@ -464,6 +506,32 @@ awaitable<void> Connection::keepalive_loop() {
   }
 }
 
+runtime::TimePoint Connection::next_timer() const {
+  return std::min(keepalive_.next_check(), guard_.next_check());
+}
+
+void Connection::check_guard(runtime::TimePoint now) {
+  if (now < guard_.next_check()) return;
+  // Until the peer's SETTINGS arrive its handshake is half-done, like a half-sent frame.
+  const bool frame_incomplete = decoder_.buffered_bytes() > 0 || !peer_settings_received_;
+  const PeerGuard::Violation violation =
+      guard_.on_timer(now, frame_incomplete, streams_.size(), streams_opened_);
+  if (violation == PeerGuard::Violation::kNone) return;
+  // The GOAWAY names the limit; for idling, nothing is wrong and the peer reconnects when it
+  // has calls to make.
+  finish(violated(violation), /*send_goaway=*/true);
+}
+
+Status Connection::violated(PeerGuard::Violation violation) {
+  if (options_.limit_hits != nullptr) {
+    (*options_.limit_hits)[static_cast<size_t>(violation)].increment();
+  }
+  std::string message = guard_.describe(violation);
+  MESHRPC_LOG_DEBUG("connection with {}: {}", stream_->remote_address().to_string(), message);
+  if (violation == PeerGuard::Violation::kIdle) return unavailable_error(std::move(message));
+  return resource_exhausted_error(std::move(message));
+}
+
 void Connection::finish(const Status& status, bool send_goaway) {
   if (closed_) return;
   closed_ = true;
@@ -477,6 +545,7 @@ void Connection::finish(const Status& status, bool send_goaway) {
         .ignore_error();
   }
   streams_.clear();
+  inbound_bytes_ = 0;
   blocked_streams_.clear();
   writer_->close_after_flush();
   if (Delegate* delegate = std::exchange(delegate_, nullptr)) delegate->on_closed(close_status_);
