@@ -14,6 +14,7 @@
 // until the connection closes. The delegate must call detach() before it dies.
 #pragma once
 
+#include <array>
 #include <boost/asio/cancellation_signal.hpp>
 #include <cstdint>
 #include <deque>
@@ -28,6 +29,7 @@
 #include "meshrpc/core/flow_control.h"
 #include "meshrpc/core/frame_writer.h"
 #include "meshrpc/core/keepalive.h"
+#include "meshrpc/core/peer_guard.h"
 #include "meshrpc/runtime/env.h"
 #include "meshrpc/transport/byte_stream.h"
 #include "meshrpc/wire/frame_decoder.h"
@@ -45,6 +47,13 @@ struct ConnectionOptions {
   // (its stream's or the connection's): once per wait, not per retry. Set by the server and
   // the channel from their metrics; null: not counted. Must outlive the connection.
   Counter* flow_control_stalls = nullptr;
+  // What a peer may do before it counts as abuse (peer_guard.h): floods of PING, SETTINGS and
+  // cancelled streams, slow sending, idling, pending bytes. Past a limit the connection
+  // closes with a GOAWAY naming it (max_pending_bytes refuses one stream instead).
+  PeerLimits peer_limits;
+  // Incremented once per limit hit, indexed by PeerGuard::Violation; null: not counted. Must
+  // outlive the connection.
+  std::array<Counter, PeerGuard::kViolationCount>* limit_hits = nullptr;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -122,6 +131,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // on_stream_writable(stream_id) follows once they have all gone to the writer.
   bool wants_writable(uint64_t stream_id);
 
+  // Memory a delegate holds for the peer (a unary request until its handler returns): counts
+  // with the messages still arriving toward PeerLimits::max_pending_bytes.
+  void hold_request_bytes(size_t bytes) { held_request_bytes_ += bytes; }
+  void release_request_bytes(size_t bytes) { held_request_bytes_ -= bytes; }
+  size_t pending_request_bytes() const { return inbound_bytes_ + held_request_bytes_; }
+
   // A stream writer is likely to send again soon (its write completes next turn): the
   // writer waits a turn before flushing so the next message joins this one's write.
   void expect_more_output() { writer_->expect_more(); }
@@ -175,6 +190,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Status handle_data(wire::Frame frame);
   Status handle_window_update(const wire::Frame& frame);
   StreamState& stream_state(uint64_t stream_id);
+  void erase_stream(std::unordered_map<uint64_t, StreamState>::iterator it);
+  // Counts the violation and gives the status that closes the connection for it.
+  Status violated(PeerGuard::Violation violation);
+  // The timer for keepalive and the guard: whichever comes first.
+  runtime::TimePoint next_timer() const;
+  void check_guard(runtime::TimePoint now);
   // Sends what the windows allow of the stream's outbox; false if it is still blocked.
   bool pump_outbox(uint64_t stream_id, StreamState& state);
   void pump_blocked_streams();
@@ -205,6 +226,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool settings_acked_ = false;  // the peer acknowledged our SETTINGS
   Status close_status_;
   uint64_t frames_received_ = 0;
+  PeerGuard guard_;
+  bool peer_settings_received_ = false;
+  uint64_t streams_opened_ = 0;    // streams ever opened, either side
+  size_t inbound_bytes_ = 0;       // fragments of messages still arriving, all streams
+  size_t held_request_bytes_ = 0;  // hold_request_bytes() less release_request_bytes()
 };
 
 }  // namespace meshrpc::core
