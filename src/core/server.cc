@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "call_metrics.h"
+#include "connection_admission.h"
 #include "connection_sink.h"
 #include "meshrpc/base/logging.h"
 #include "meshrpc/core/method_name.h"
@@ -111,6 +112,11 @@ struct ServerMetrics {
   // TLS handshakes by outcome (kHandshakeLabels), and plaintext refused by require_tls.
   std::array<Counter, 4> tls_handshakes;
   Counter plaintext_refused;
+  // Connections refused for max_connections and max_connections_per_peer.
+  Counter refused_max_connections;
+  Counter refused_max_per_peer;
+  // Limits clients hit on their connections (PeerGuard::Violation), shared by them all.
+  std::array<Counter, PeerGuard::kViolationCount> limit_hits;
   std::shared_ptr<transport::TlsCredentials> tls;  // for its certificate's expiry; may be null
   Counter meshrpc_closed;
   Counter streams_opened;
@@ -142,10 +148,23 @@ void ServerMetrics::write(MetricWriter& writer) const {
                  "on it nearing now.",
                  {}, static_cast<double>(tls->certificate_not_after()));
   }
-  writer.counter("meshrpc_server_connections_refused_total",
-                 "Connections closed for what they were before they were served: plaintext "
-                 "while the server requires TLS.",
+  const char* refused_help =
+      "Connections closed before they were served: plaintext while the server requires TLS, "
+      "or past max_connections or max_connections_per_peer.";
+  writer.counter("meshrpc_server_connections_refused_total", refused_help,
                  {{"reason", "plaintext"}}, plaintext_refused.value());
+  writer.counter("meshrpc_server_connections_refused_total", refused_help,
+                 {{"reason", "max_connections"}}, refused_max_connections.value());
+  writer.counter("meshrpc_server_connections_refused_total", refused_help,
+                 {{"reason", "max_connections_per_peer"}}, refused_max_per_peer.value());
+  for (size_t i = 1; i < limit_hits.size(); ++i) {
+    writer.counter("meshrpc_server_peer_limits_hit_total",
+                   "Times a client hit a limit on its connection (ConnectionOptions::"
+                   "peer_limits): a flood of PING, SETTINGS or cancelled streams, too slow a "
+                   "sender, idle, or too many pending bytes.",
+                   {{"limit", std::string(PeerGuard::label(static_cast<PeerGuard::Violation>(i)))}},
+                   limit_hits[i].value());
+  }
   // Closed before accepted, as for calls: never more closed than opened.
   const uint64_t closed = meshrpc_closed.value();
   const uint64_t opened = accepted[static_cast<size_t>(Protocol::kMeshrpc)].value();
@@ -196,9 +215,12 @@ struct Server::State {
       other_method_metrics = metrics->method(std::string(detail::kOtherMethodLabel));
       // Connections count into the metrics, which the state (and so every connection) co-owns.
       this->options.connection.flow_control_stalls = &metrics->flow_control_stalls;
+      this->options.connection.limit_hits = &metrics->limit_hits;
       metrics->tls = this->options.tls;
     }
     if (this->options.rpcz) call_log = std::make_unique<CallLog>(env, *this->options.rpcz);
+    admission = std::make_shared<detail::ConnectionAdmission>(
+        this->options.max_connections, this->options.max_connections_per_peer);
   }
 
   bool try_begin_call() {
@@ -257,6 +279,7 @@ struct Server::State {
   std::shared_ptr<ServerMetrics> metrics;
   detail::CallMetrics* other_method_metrics = nullptr;  // calls to unregistered methods
   std::unique_ptr<CallLog> call_log;                    // null when ServerOptions::rpcz is
+  std::shared_ptr<detail::ConnectionAdmission> admission;
 };
 
 // The server side of one connection: its table of calls. Lives on the connection's executor.
@@ -264,8 +287,12 @@ class ServerConnection final : public Connection::Delegate,
                                public std::enable_shared_from_this<ServerConnection> {
  public:
   ServerConnection(std::shared_ptr<Server::State> state,
-                   std::unique_ptr<transport::ByteStream> stream)
-      : state_(std::move(state)), executor_(stream->get_executor()), stream_(std::move(stream)) {}
+                   std::unique_ptr<transport::ByteStream> stream,
+                   std::unique_ptr<detail::ConnectionAdmission::Ticket> ticket)
+      : state_(std::move(state)),
+        ticket_(std::move(ticket)),
+        executor_(stream->get_executor()),
+        stream_(std::move(stream)) {}
   ~ServerConnection() override {
     if (connection_) connection_->detach();
   }
@@ -328,6 +355,8 @@ class ServerConnection final : public Connection::Delegate,
     std::shared_ptr<asio::cancellation_signal> cancel;
     std::shared_ptr<detail::StreamCore> stream;  // a streaming call's messages
     bool cancel_emitted = false;
+    // Bytes of `request` counted by Connection::hold_request_bytes until the call ends.
+    size_t held_bytes = 0;
     // The registered method (handlers are fixed once the server starts); null if unknown.
     const std::pair<const std::string, Server::State::Method>* method = nullptr;
     // Until dispatch; then run() holds it. Destroyed unfinished: CANCELLED.
@@ -337,7 +366,7 @@ class ServerConnection final : public Connection::Delegate,
   void reject(uint64_t id, Status status) {
     if (auto it = calls_.find(id); it != calls_.end()) {
       it->second.record.finish(status);
-      calls_.erase(it);
+      erase_call(it);
     }
     if (closed_) return;
     connection_->send_trailers(id, wire::Trailers{std::move(status), true, {}}).ignore_error();
@@ -356,8 +385,15 @@ class ServerConnection final : public Connection::Delegate,
   void finish(uint64_t id, ServerContext& context, Result<Buffer> result, bool rejected,
               bool send_reply, detail::CallRecord& record);
   void cancel_running();
+  // Forgets a call, and the request bytes it held against max_pending_bytes.
+  void erase_call(std::unordered_map<uint64_t, Call>::iterator it) {
+    if (it->second.held_bytes > 0) connection_->release_request_bytes(it->second.held_bytes);
+    calls_.erase(it);
+  }
 
   std::shared_ptr<Server::State> state_;
+  // This connection's place under max_connections; goes with the stream to the HTTP handler.
+  std::unique_ptr<detail::ConnectionAdmission::Ticket> ticket_;
   asio::any_io_executor executor_;
   // The accepted stream (or the TLS session over it) until sniff() decides what it carries;
   // then moved into connection_ (meshrpc) or to the HTTP handler.
@@ -437,6 +473,8 @@ void ServerConnection::on_message(uint64_t id, Buffer message, bool has_message,
     if (!it->second.request.empty()) {
       return reject(id, invalid_argument_error("a unary call carries exactly one request"));
     }
+    it->second.held_bytes = message.size();
+    connection_->hold_request_bytes(message.size());
     it->second.request = std::move(message);
   }
   if (end_stream) dispatch(id, it->second);
@@ -446,7 +484,7 @@ void ServerConnection::on_cancel(uint64_t id, wire::Cancel) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   if (!it->second.dispatched) {
-    calls_.erase(it);
+    erase_call(it);
     return;
   }
   if (it->second.cancel_emitted) return;
@@ -495,7 +533,8 @@ awaitable<void> ServerConnection::sniff() {
     co_return;
   }
   if (protocol == Protocol::kHttp) {
-    state_->http_handler->serve(std::move(stream_), std::move(first));
+    state_->http_handler->serve(detail::hold_ticket(std::move(stream_), std::move(ticket_)),
+                                std::move(first));
   } else if (stream_) {
     stream_->abort();
   }
@@ -622,7 +661,7 @@ void ServerConnection::finish(uint64_t id, ServerContext& context, Result<Buffer
   const bool client_gone =
       it == calls_.end() || closed_ ||
       (context.cancelled() && result.status().code() != StatusCode::kDeadlineExceeded);
-  if (it != calls_.end()) calls_.erase(it);
+  if (it != calls_.end()) erase_call(it);
   if (client_gone) {
     const StatusCode code = result.ok() ? StatusCode::kOk : result.status().code();
     if (context.cancelled() && code != StatusCode::kDeadlineExceeded) {
@@ -1022,7 +1061,22 @@ awaitable<void> Server::accept_loop(std::shared_ptr<State> state, size_t shard) 
       stream->abort();  // a connection that dies as it is accepted: the client must cope
       continue;
     }
-    auto connection = std::make_shared<ServerConnection>(state, std::move(stream));
+    detail::ConnectionAdmission::Decision admitted =
+        state->admission->admit(stream->remote_address().host);
+    if (!admitted.ticket) {
+      if (state->metrics) {
+        (admitted.refusal == detail::ConnectionAdmission::Refusal::kMaxConnections
+             ? state->metrics->refused_max_connections
+             : state->metrics->refused_max_per_peer)
+            .increment();
+      }
+      // A client that must speak TLS could not read a plaintext GOAWAY: it is only closed.
+      state->admission->refuse(state->env, std::move(stream), std::move(admitted.status),
+                               /*explain=*/!state->options.require_tls);
+      continue;
+    }
+    auto connection =
+        std::make_shared<ServerConnection>(state, std::move(stream), std::move(admitted.ticket));
     {
       // Under the lock that shutdown and destruction take their snapshot with: a connection
       // is either in their snapshot or refused here.

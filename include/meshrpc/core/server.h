@@ -94,9 +94,29 @@ struct LocalCall {
   Metadata* response_metadata = nullptr;
 };
 
+// A server's connection defaults: ConnectionOptions' with an idle timeout. 30 minutes: an
+// idle client costs a socket and keepalive traffic; one idle that long reconnects (one round
+// trip) when it next calls, and a call that races the GOAWAY fails as not processed, which
+// cluster::Client retries.
+inline ConnectionOptions default_server_connection_options() {
+  ConnectionOptions options;
+  options.peer_limits.idle_timeout = std::chrono::minutes(30);
+  return options;
+}
+
 struct ServerOptions {
-  // connection.limits.max_concurrent_streams bounds the calls in flight on one connection.
-  ConnectionOptions connection;
+  // connection.limits.max_concurrent_streams bounds the calls in flight on one connection;
+  // connection.peer_limits what a client may do before it counts as abuse (peer_guard.h).
+  ConnectionOptions connection = default_server_connection_options();
+  // Connections open at once, whatever they speak (meshrpc, HTTP, or not yet known). Past
+  // it a new connection is refused: a meshrpc client reads a GOAWAY saying so
+  // (RESOURCE_EXHAUSTED), then the socket closes. 10,000: each costs a descriptor and some
+  // tens of KiB; with connection.peer_limits.max_pending_bytes it bounds the server's memory.
+  size_t max_connections = 10'000;
+  // Connections open at once from one IP address, so that one client cannot take them all.
+  // 1,000: a meshrpc client opens one per I/O thread per server; a thousand is a NAT of
+  // hundreds of hosts, or a leak.
+  size_t max_connections_per_peer = 1'000;
   // Calls in flight on the whole server. 10,000: a bound on memory (each call holds its
   // request and a coroutine frame) far above what 2 cores serve at once.
   size_t max_concurrent_calls = 10'000;
