@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "meshrpc/codec/json_nesting.h"
 #include "meshrpc/codec/struct_codec.h"
 #include "meshrpc/codec/wire_format.h"
 
@@ -300,6 +301,13 @@ Result<std::string> to_json(const google::protobuf::Message& message) {
 }
 
 Status from_json(std::string_view json, google::protobuf::Message& message) {
+  // Checked first: protobuf's own parser does not count arrays toward its depth limit, and
+  // its time grows with the square of the nesting of google.protobuf.Value lists.
+  if (std::optional<size_t> at = find_excess_json_nesting(json, kMaxNestingDepth)) {
+    return invalid_argument_error(message.GetTypeName() + " from JSON: nested more than " +
+                                  std::to_string(kMaxNestingDepth) +
+                                  " objects and arrays deep (at byte " + std::to_string(*at) + ")");
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(

@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include "meshrpc/codec/json_nesting.h"
 #include "meshrpc/core/method_name.h"
 
 namespace meshrpc::observe::detail {
@@ -131,29 +132,6 @@ class BytesStream {
 };
 
 }  // namespace
-
-std::optional<size_t> find_excess_nesting(std::string_view json) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // the escaped character, which may be a quote
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return i;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      // Unbalanced closers are malformed JSON: the codec says so, this only measures depth.
-      --depth;
-    }
-  }
-  return std::nullopt;
-}
 
 void limit_parser(RequestParser& parser, const SessionLimits& limits) {
   parser.header_limit(static_cast<uint32_t>(
@@ -291,7 +269,7 @@ std::variant<core::LocalCall, HttpResponse> gateway_call_for(
   if (!timeout.ok()) return status_response(timeout.status());
   // An empty body is the empty message, as `curl -X POST` sends it.
   const std::string_view json = request.body.empty() ? std::string_view("{}") : request.body;
-  if (std::optional<size_t> at = find_excess_nesting(json)) {
+  if (std::optional<size_t> at = codec::find_excess_json_nesting(json, kMaxJsonDepth)) {
     return status_response(invalid_argument_error(
         "request body for " + method + " is JSON nested too deeply: more than " +
         std::to_string(kMaxJsonDepth) + " objects and arrays inside one another (at byte " +

@@ -87,18 +87,12 @@ RequestRead read_request(std::string_view bytes, const SessionLimits& limits,
 // ---- the gateway ----
 
 // The deepest a request body's JSON may nest objects and arrays inside one another; deeper
-// bodies get 400 before any codec reads them. The struct codec stops at the same depth
-// (codec::kMaxNestingDepth), so no struct it accepts is refused here. The bound is for
-// protobuf: its JSON parser (3.21) does not count arrays towards its own depth limit and
-// takes time quadratic in the nesting of google.protobuf.Value lists (10,000 levels in a
-// 20 KB body take 11 s of CPU), only to refuse anything past about 50 levels when done.
+// bodies get 400 before any codec reads them (codec::find_excess_json_nesting). The struct codec
+// stops at the same depth (codec::kMaxNestingDepth), so no struct it accepts is refused here. The
+// bound is for protobuf: its JSON parser (3.21) does not count arrays towards its own depth limit
+// and takes time quadratic in the nesting of google.protobuf.Value lists (10,000 levels in a 20 KB
+// body take 11 s of CPU), only to refuse anything past about 50 levels when done.
 inline constexpr size_t kMaxJsonDepth = codec::kMaxNestingDepth;
-
-// The offset of the first '{' or '[' in `json` that opens container number kMaxJsonDepth + 1
-// inside one another, or nullopt. One pass, no recursion, no allocation; it does not
-// validate the JSON (the codec does), it skips the contents of strings so brackets in text
-// do not count.
-std::optional<size_t> find_excess_nesting(std::string_view json);
 
 // What a gateway request for `method` (canonical name) becomes before anything runs: the call
 // (deadline from `now`, response_metadata still to be set), or the response that refuses it:
