@@ -42,6 +42,24 @@ CLI::Option* add_endpoint(CLI::App& app, const std::string& name, Endpoint& out,
           "127.0.0.1:PORT", "loopback endpoint"));
 }
 
+// --tls-cert and --tls-key, each requiring the other.
+struct TlsIdentityOptions {
+  CLI::Option* certificate;
+  CLI::Option* key;
+};
+
+TlsIdentityOptions add_tls_identity(CLI::App& app, TlsFlags& flags, const std::string& whose) {
+  CLI::Option* certificate = app.add_option("--tls-cert", flags.certificate_chain_file,
+                                            whose + " certificate chain, PEM, leaf first")
+                                 ->check(CLI::ExistingFile);
+  CLI::Option* key =
+      app.add_option("--tls-key", flags.private_key_file, whose + " private key, PEM, unencrypted")
+          ->check(CLI::ExistingFile);
+  certificate->needs(key);
+  key->needs(certificate);
+  return {certificate, key};
+}
+
 }  // namespace
 
 void add_client_flags(CLI::App& app, ClientFlags& flags) {
@@ -81,6 +99,22 @@ void add_metrics_flag(CLI::App& app, bool& enabled) {
       ->transform(
           CLI::CheckedTransformer(std::map<std::string, bool>{{"on", true}, {"off", false}}))
       ->default_str("on");
+}
+
+void add_server_tls_flags(CLI::App& app, TlsFlags& flags) {
+  TlsIdentityOptions identity = add_tls_identity(app, flags, "TLS: the server's");
+  app.add_option("--tls-ca", flags.ca_file,
+                 "mTLS: require client certificates issued by this CA (PEM)")
+      ->check(CLI::ExistingFile)
+      ->needs(identity.certificate);
+}
+
+void add_client_tls_flags(CLI::App& app, TlsFlags& flags) {
+  CLI::Option* ca = app.add_option("--tls-ca", flags.ca_file,
+                                   "TLS: the CA the server's certificate must chain to (PEM)")
+                        ->check(CLI::ExistingFile);
+  TlsIdentityOptions identity = add_tls_identity(app, flags, "mTLS: the client's");
+  identity.certificate->needs(ca);
 }
 
 }  // namespace meshrpc::bench

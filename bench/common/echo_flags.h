@@ -3,7 +3,8 @@
 //   client: --target HOST:PORT --payload BYTES --inflight N --duration SECONDS
 //           [--warmup SECONDS] [--connections N] [--mode unary|stream]
 //   server: --listen HOST:PORT --threads T [--max-lifetime SECONDS]
-// meshrpc's pair also takes --metrics on|off (add_metrics_flag; the peers record nothing).
+// meshrpc's pair also takes --metrics on|off (add_metrics_flag; the peers record nothing) and
+// --tls-* (add_server_tls_flags / add_client_tls_flags; the peers speak plaintext only).
 // Only 127.0.0.1 is accepted as HOST: these binaries load a machine to its limit and must
 // never be pointed at anything but the loopback interface.
 #pragma once
@@ -73,5 +74,26 @@ void add_server_flags(CLI::App& app, ServerFlags& flags);
 // metrics_overhead comparison in bench/run runs both (docs/performance.md). Kept out of
 // add_*_flags so that the peers, which have no metrics to turn off, reject it.
 void add_metrics_flag(CLI::App& app, bool& enabled);
+
+// meshrpc's echo pair only: TLS 1.3 from PEM files, for the tls_overhead comparison in
+// bench/run (docs/performance.md), which makes a throwaway CA and certificates for each run.
+// Nothing set: plaintext.
+//   server: --tls-cert FILE --tls-key FILE [--tls-ca FILE]
+//           its certificate chain and key; with --tls-ca, mTLS: every client must present a
+//           certificate issued by that CA. A TLS server refuses plaintext clients, so a client
+//           left without --tls-ca fails instead of measuring plaintext under TLS's name.
+//   client: --tls-ca FILE [--tls-cert FILE --tls-key FILE]
+//           the CA the server's certificate must chain to (it must name 127.0.0.1, the host
+//           connected to); the pair is the client's own certificate, for mTLS.
+struct TlsFlags {
+  std::string certificate_chain_file;
+  std::string private_key_file;
+  std::string ca_file;
+
+  [[nodiscard]] bool enabled() const { return !certificate_chain_file.empty() || !ca_file.empty(); }
+};
+
+void add_server_tls_flags(CLI::App& app, TlsFlags& flags);
+void add_client_tls_flags(CLI::App& app, TlsFlags& flags);
 
 }  // namespace meshrpc::bench

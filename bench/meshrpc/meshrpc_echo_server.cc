@@ -2,12 +2,16 @@
 //   /bench.Echo/Echo    answers with the request bytes;
 //   /bench.Echo/Stream  reads one message and writes it back until the client cancels.
 // --metrics off turns off the server's call metrics (ServerOptions::metrics = null).
+// --tls-cert/--tls-key (and --tls-ca for mTLS) serve TLS 1.3 only (ServerOptions::tls with
+// require_tls).
 #include <CLI/CLI.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
 #include <utility>
 
 #include "../common/echo_flags.h"
 #include "../common/server_lifetime.h"
+#include "echo_tls.h"
 #include "meshrpc/core/server.h"
 #include "meshrpc/core/stream.h"
 #include "meshrpc/runtime/real_env.h"
@@ -21,12 +25,23 @@ int main(int argc, char** argv) {
   bench::add_server_flags(app, flags);
   bool metrics = true;
   bench::add_metrics_flag(app, metrics);
+  bench::TlsFlags tls;
+  bench::add_server_tls_flags(app, tls);
   CLI11_PARSE(app, argc, argv);
 
   runtime::RealEnv env(runtime::RealEnv::Options{.threads = flags.threads});
   transport::TcpNetwork network(env);
   core::ServerOptions options;
   if (!metrics) options.metrics = nullptr;
+  if (tls.enabled()) {
+    auto credentials = bench::make_tls_credentials(tls, transport::TlsRole::kServer);
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "meshrpc_echo_server: %s\n", credentials.status().to_string().c_str());
+      return 1;
+    }
+    options.tls = std::move(credentials).value();
+    options.require_tls = true;  // a plaintext client fails rather than pass for TLS
+  }
   core::Server server(env, network, std::move(options));
   server.register_method(
       "/bench.Echo/Echo",
