@@ -23,6 +23,8 @@
 namespace meshrpc::core {
 namespace {
 
+using ::meshrpc::testing::make_credentials;
+
 using namespace std::chrono_literals;
 using ::meshrpc::testing::Backend;
 using ::meshrpc::testing::IsOk;
@@ -56,12 +58,6 @@ awaitable<std::pair<std::string, error_code>> read_to_end(transport::ByteStream&
   }
 }
 
-std::shared_ptr<TlsCredentials> make(transport::TlsOptions options, TlsRole role) {
-  auto made = TlsCredentials::create(std::move(options), role);
-  EXPECT_THAT(made.status(), IsOk());
-  return made.ok() ? std::move(made).value() : nullptr;
-}
-
 class TlsServerTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override { harness_ = GetParam().make(); }
@@ -85,22 +81,22 @@ class TlsServerTest : public ::testing::TestWithParam<Backend> {
   ServerOptions tls_options(ClientAuth auth = ClientAuth::kNone) {
     TestCertificate cert = pki_.server();
     ServerOptions options;
-    options.tls = make({.certificate_chain_pem = cert.chain_pem,
-                        .private_key_pem = cert.key_pem,
-                        .ca_pem = pki_.ca_pem(),
-                        .client_auth = auth},
-                       TlsRole::kServer);
+    options.tls = make_credentials({.certificate_chain_pem = cert.chain_pem,
+                                    .private_key_pem = cert.key_pem,
+                                    .ca_pem = pki_.ca_pem(),
+                                    .client_auth = auth},
+                                   TlsRole::kServer);
     return options;
   }
 
   // Client credentials trusting the test CA; the server certificate names "localhost"
   // whatever address the backend listens on.
   std::shared_ptr<TlsCredentials> client_tls(const TestCertificate* cert = nullptr) {
-    return make({.certificate_chain_pem = cert ? cert->chain_pem : std::string(),
-                 .private_key_pem = cert ? cert->key_pem : std::string(),
-                 .ca_pem = pki_.ca_pem(),
-                 .server_name = "localhost"},
-                TlsRole::kClient);
+    return make_credentials({.certificate_chain_pem = cert ? cert->chain_pem : std::string(),
+                             .private_key_pem = cert ? cert->key_pem : std::string(),
+                             .ca_pem = pki_.ca_pem(),
+                             .server_name = "localhost"},
+                            TlsRole::kClient);
   }
 
   // One call of /test/Who through `network`.
@@ -212,7 +208,8 @@ TEST_P(TlsServerTest, ClientWithoutCertificateIsRefused) {
 TEST_P(TlsServerTest, ClientRefusesAServerItDoesNotTrust) {
   const auto address = start(tls_options());
   TestPki other("another CA");
-  auto stranger = make({.ca_pem = other.ca_pem(), .server_name = "localhost"}, TlsRole::kClient);
+  auto stranger =
+      make_credentials({.ca_pem = other.ca_pem(), .server_name = "localhost"}, TlsRole::kClient);
   transport::TlsNetwork secure(harness_->client_network(), stranger);
   EXPECT_THAT(who(secure, address).status(),
               StatusIs(StatusCode::kUnauthenticated, HasSubstr("not signed by a trusted CA")));

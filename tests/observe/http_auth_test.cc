@@ -48,6 +48,8 @@ MESHRPC_STRUCT(GreetReply, (text, 1));
 
 namespace {
 
+using ::meshrpc::testing::make_credentials;
+
 using http_auth_test::GreetArgs;
 using http_auth_test::GreetReply;
 using ::meshrpc::testing::IsOk;
@@ -110,11 +112,11 @@ class HttpAuthTest : public ::testing::Test {
     authn.verifier = verifier;
     const ::meshrpc::testing::TestCertificate cert = pki_.server();
     core::ServerOptions server_options;
-    server_options.tls = credentials({.certificate_chain_pem = cert.chain_pem,
-                                      .private_key_pem = cert.key_pem,
-                                      .ca_pem = pki_.ca_pem(),
-                                      .client_auth = transport::ClientAuth::kOptional},
-                                     transport::TlsRole::kServer);
+    server_options.tls = make_credentials({.certificate_chain_pem = cert.chain_pem,
+                                           .private_key_pem = cert.key_pem,
+                                           .ca_pem = pki_.ca_pem(),
+                                           .client_auth = transport::ClientAuth::kOptional},
+                                          transport::TlsRole::kServer);
     server_options.interceptors = {
         std::make_shared<security::BearerTokenAuthenticator>(std::move(authn)),
         std::make_shared<security::Authorizer>(shared_policy)};
@@ -145,23 +147,16 @@ class HttpAuthTest : public ::testing::Test {
     server_.reset();
   }
 
-  std::shared_ptr<transport::TlsCredentials> credentials(transport::TlsOptions options,
-                                                         transport::TlsRole role) {
-    auto made = transport::TlsCredentials::create(std::move(options), role);
-    EXPECT_THAT(made, IsOk());
-    return made.ok() ? *std::move(made) : nullptr;
-  }
-
   // A network whose connections are HTTPS with a client certificate.
   std::unique_ptr<transport::TlsNetwork> mtls_as(const std::string& common_name,
                                                  std::vector<std::string> uris) {
     const ::meshrpc::testing::TestCertificate cert = pki_.client(common_name, std::move(uris));
     return std::make_unique<transport::TlsNetwork>(
-        harness_.client_network(), credentials({.certificate_chain_pem = cert.chain_pem,
-                                                .private_key_pem = cert.key_pem,
-                                                .ca_pem = pki_.ca_pem(),
-                                                .server_name = "localhost"},
-                                               transport::TlsRole::kClient));
+        harness_.client_network(), make_credentials({.certificate_chain_pem = cert.chain_pem,
+                                                     .private_key_pem = cert.key_pem,
+                                                     .ca_pem = pki_.ca_pem(),
+                                                     .server_name = "localhost"},
+                                                    transport::TlsRole::kClient));
   }
 
   // One request on a fresh connection through `network` (plaintext TCP when null);

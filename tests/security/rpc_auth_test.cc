@@ -21,6 +21,8 @@
 namespace meshrpc::security {
 namespace {
 
+using ::meshrpc::testing::make_credentials;
+
 using ::meshrpc::testing::IsOk;
 using ::meshrpc::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -68,11 +70,11 @@ class RpcAuthTest : public ::testing::Test {
     const ::meshrpc::testing::TestCertificate cert = pki_.server();
     core::ServerOptions options;
     // Client certificates are optional: plaintext and TLS callers share the port.
-    options.tls = credentials({.certificate_chain_pem = cert.chain_pem,
-                               .private_key_pem = cert.key_pem,
-                               .ca_pem = pki_.ca_pem(),
-                               .client_auth = transport::ClientAuth::kOptional},
-                              transport::TlsRole::kServer);
+    options.tls = make_credentials({.certificate_chain_pem = cert.chain_pem,
+                                    .private_key_pem = cert.key_pem,
+                                    .ca_pem = pki_.ca_pem(),
+                                    .client_auth = transport::ClientAuth::kOptional},
+                                   transport::TlsRole::kServer);
     options.interceptors = {
         std::make_shared<BearerTokenAuthenticator>(std::move(authn)),
         std::make_shared<Authorizer>(std::make_shared<AccessPolicy>(*std::move(policy)))};
@@ -97,23 +99,16 @@ class RpcAuthTest : public ::testing::Test {
 
   void TearDown() override { server_.reset(); }
 
-  std::shared_ptr<transport::TlsCredentials> credentials(transport::TlsOptions options,
-                                                         transport::TlsRole role) {
-    auto made = transport::TlsCredentials::create(std::move(options), role);
-    EXPECT_THAT(made, IsOk());
-    return made.ok() ? *std::move(made) : nullptr;
-  }
-
   // A network whose connections are TLS with a client certificate naming `spiffe_id`.
   std::unique_ptr<transport::TlsNetwork> mtls_as(const std::string& common_name,
                                                  const std::string& spiffe_id) {
     const ::meshrpc::testing::TestCertificate cert = pki_.client(common_name, {spiffe_id});
     return std::make_unique<transport::TlsNetwork>(
-        harness_.client_network(), credentials({.certificate_chain_pem = cert.chain_pem,
-                                                .private_key_pem = cert.key_pem,
-                                                .ca_pem = pki_.ca_pem(),
-                                                .server_name = "localhost"},
-                                               transport::TlsRole::kClient));
+        harness_.client_network(), make_credentials({.certificate_chain_pem = cert.chain_pem,
+                                                     .private_key_pem = cert.key_pem,
+                                                     .ca_pem = pki_.ca_pem(),
+                                                     .server_name = "localhost"},
+                                                    transport::TlsRole::kClient));
   }
 
   // One call through `network` (plaintext TCP when null).

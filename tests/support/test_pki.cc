@@ -322,4 +322,11 @@ std::string TestPki::write_file(const std::string& name, const std::string& pem)
   return path;
 }
 
+std::shared_ptr<transport::TlsCredentials> make_credentials(transport::TlsOptions options,
+                                                            transport::TlsRole role) {
+  auto made = transport::TlsCredentials::create(std::move(options), role);
+  EXPECT_TRUE(made.ok()) << made.status().to_string();
+  return made.ok() ? std::move(made).value() : nullptr;
+}
+
 }  // namespace meshrpc::testing

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "meshrpc/transport/tls.h"
+
 namespace meshrpc::testing {
 
 struct TestCertificate {
@@ -105,5 +107,10 @@ class TestPki {
   std::string ca_file_;
   int issued_count_ = 0;  // numbers the file names of issued certificates
 };
+
+// TlsCredentials from `options` (TlsCredentials::create), or null after failing the current
+// test with the reason: tests build credentials they expect to be valid.
+std::shared_ptr<transport::TlsCredentials> make_credentials(transport::TlsOptions options,
+                                                            transport::TlsRole role);
 
 }  // namespace meshrpc::testing

@@ -167,15 +167,6 @@ class TlsServerNetwork final : public transport::Network {
   std::shared_ptr<transport::TlsCredentials> credentials_;
 };
 
-std::shared_ptr<transport::TlsCredentials> make_credentials(transport::TlsOptions options,
-                                                            transport::TlsRole role) {
-  auto credentials = transport::TlsCredentials::create(std::move(options), role);
-  if (!credentials.ok()) {
-    throw std::runtime_error("TlsHarness: credentials: " + credentials.status().to_string());
-  }
-  return std::move(*credentials);
-}
-
 // A server certificate naming `host` (what the client connects to, and so verifies) besides
 // localhost and the loopback addresses.
 TestCertificate issue_server_certificate(TestPki& pki, const std::string& host) {
@@ -202,6 +193,9 @@ TlsHarness::TlsHarness(std::unique_ptr<TransportHarness> inner) : inner_(std::mo
   transport::TlsOptions client_options;
   client_options.ca_pem = pki_.ca_pem();
   client_credentials_ = make_credentials(std::move(client_options), transport::TlsRole::kClient);
+  if (!server_credentials_ || !client_credentials_) {
+    throw std::runtime_error("TlsHarness: the test PKI's credentials do not load");
+  }
   server_network_ =
       std::make_unique<TlsServerNetwork>(inner_->server_network(), server_credentials_);
   client_network_ =

@@ -30,6 +30,8 @@
 namespace meshrpc::transport {
 namespace {
 
+using ::meshrpc::testing::make_credentials;
+
 using ::meshrpc::testing::StatusIs;
 using ::meshrpc::testing::TestCertificate;
 using ::meshrpc::testing::TestPki;
@@ -40,28 +42,22 @@ using StreamPtr = std::unique_ptr<ByteStream>;
 // A watchdog for waits on real threads: only a hang gets near it.
 constexpr std::chrono::seconds kWatchdog{30};
 
-std::shared_ptr<TlsCredentials> credentials(TlsOptions options, TlsRole role) {
-  auto made = TlsCredentials::create(std::move(options), role);
-  EXPECT_TRUE(made.ok()) << made.status().to_string();
-  return made.ok() ? std::move(made).value() : nullptr;
-}
-
 std::shared_ptr<TlsCredentials> server_credentials(const TestCertificate& cert,
                                                    const TestPki* client_ca = nullptr,
                                                    ClientAuth auth = ClientAuth::kNone) {
-  return credentials({.certificate_chain_pem = cert.chain_pem,
-                      .private_key_pem = cert.key_pem,
-                      .ca_pem = client_ca ? client_ca->ca_pem() : std::string(),
-                      .client_auth = auth},
-                     TlsRole::kServer);
+  return make_credentials({.certificate_chain_pem = cert.chain_pem,
+                           .private_key_pem = cert.key_pem,
+                           .ca_pem = client_ca ? client_ca->ca_pem() : std::string(),
+                           .client_auth = auth},
+                          TlsRole::kServer);
 }
 
 std::shared_ptr<TlsCredentials> client_credentials(const TestPki& ca,
                                                    const TestCertificate* cert = nullptr) {
-  return credentials({.certificate_chain_pem = cert ? cert->chain_pem : std::string(),
-                      .private_key_pem = cert ? cert->key_pem : std::string(),
-                      .ca_pem = ca.ca_pem()},
-                     TlsRole::kClient);
+  return make_credentials({.certificate_chain_pem = cert ? cert->chain_pem : std::string(),
+                           .private_key_pem = cert ? cert->key_pem : std::string(),
+                           .ca_pem = ca.ca_pem()},
+                          TlsRole::kClient);
 }
 
 template <typename T>
@@ -316,7 +312,7 @@ TEST_F(TlsTest, ClientRefusesAnExpiredServerCertificate) {
 TEST_F(TlsTest, ClientWithoutVerificationAcceptsAnyServer) {
   TestPki other("another CA");
   auto server = server_credentials(other.server());
-  auto client = credentials({.verify_peer = false}, TlsRole::kClient);
+  auto client = make_credentials({.verify_peer = false}, TlsRole::kClient);
   Handshake& h = handshake(*server, *client);
   EXPECT_FALSE(h.client_error) << h.client_error.message();
 }
@@ -361,9 +357,9 @@ std::string file_name(const std::string& path) {
 
 TEST_F(TlsTest, ReloadServesTheNewCertificateToNewHandshakes) {
   TestCertificate first = pki_.server();
-  auto server =
-      credentials({.certificate_chain_file = first.cert_file, .private_key_file = first.key_file},
-                  TlsRole::kServer);
+  auto server = make_credentials(
+      {.certificate_chain_file = first.cert_file, .private_key_file = first.key_file},
+      TlsRole::kServer);
   auto client = client_credentials(pki_);
   Handshake& before = handshake(*server, *client);
   ASSERT_FALSE(before.client_error);
@@ -385,10 +381,10 @@ TEST_F(TlsTest, ReloadServesTheNewCertificateToNewHandshakes) {
 
 TEST_F(TlsTest, ChangedFilesAreNoticedWithoutAReloadCall) {
   TestCertificate first = pki_.server();
-  auto server = credentials({.certificate_chain_file = first.cert_file,
-                             .private_key_file = first.key_file,
-                             .reload_check_interval = std::chrono::seconds(0)},
-                            TlsRole::kServer);
+  auto server = make_credentials({.certificate_chain_file = first.cert_file,
+                                  .private_key_file = first.key_file,
+                                  .reload_check_interval = std::chrono::seconds(0)},
+                                 TlsRole::kServer);
   auto client = client_credentials(pki_);
   TestCertificate second = pki_.issue({.common_name = "renewed", .dns_names = {"localhost"}});
   pki_.write_file(file_name(first.cert_file), second.chain_pem);
@@ -401,9 +397,9 @@ TEST_F(TlsTest, ChangedFilesAreNoticedWithoutAReloadCall) {
 
 TEST_F(TlsTest, AFailedReloadKeepsTheWorkingCertificate) {
   TestCertificate first = pki_.server();
-  auto server =
-      credentials({.certificate_chain_file = first.cert_file, .private_key_file = first.key_file},
-                  TlsRole::kServer);
+  auto server = make_credentials(
+      {.certificate_chain_file = first.cert_file, .private_key_file = first.key_file},
+      TlsRole::kServer);
   // A certificate without its key, as when a renewal has written one file of two.
   TestCertificate second = pki_.issue({.common_name = "half written"});
   pki_.write_file(file_name(first.cert_file), second.chain_pem);
