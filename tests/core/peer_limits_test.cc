@@ -145,10 +145,13 @@ MATCHER_P2(GoAwayIs, code, reason_part, "") {
   return arg.code == code && arg.reason.find(reason_part) != std::string::npos;
 }
 
+// Each flood is a little past its limit and small enough (a few KiB) to be read whole in one
+// read: a server that closes a socket with unread bytes sends a reset, which may destroy the
+// GOAWAY in flight before the client reads it (docs/security.md, "Not yet").
 TEST_P(PeerLimitsTest, APingFloodIsCutOffWithAGoaway) {
   start();
   RawFrames frames;
-  for (int i = 0; i < 1000; ++i) frames.ping(i);
+  for (int i = 0; i < 150; ++i) frames.ping(i);
   ServerReply reply = attack(frames.bytes());
   ASSERT_THAT(reply.goaways,
               ::testing::ElementsAre(GoAwayIs(StatusCode::kResourceExhausted, "PING flood")));
@@ -171,7 +174,7 @@ TEST_P(PeerLimitsTest, PingsWithinTheLimitAreAnswered) {
 TEST_P(PeerLimitsTest, ASettingsFloodIsCutOffWithAGoaway) {
   start();
   RawFrames frames;
-  for (int i = 0; i < 200; ++i) frames.settings();
+  for (int i = 0; i < 40; ++i) frames.settings();
   ServerReply reply = attack(frames.bytes());
   ASSERT_THAT(reply.goaways,
               ::testing::ElementsAre(GoAwayIs(StatusCode::kResourceExhausted, "SETTINGS flood")));
@@ -184,7 +187,7 @@ TEST_P(PeerLimitsTest, ASettingsFloodIsCutOffWithAGoaway) {
 // cancelled call counts until its handler returns), and the flood itself is cut off.
 TEST_P(PeerLimitsTest, RapidResetIsCutOffAndNeverRunsMoreThanTheStreamLimit) {
   ServerOptions options;
-  options.connection.peer_limits.cancels = {.per_second = 100, .burst = 2000};
+  options.connection.peer_limits.cancels = {.per_second = 10, .burst = 120};
   harness_ = GetParam().make();
   options.metrics = &metrics_;
   server_ = std::make_unique<Server>(harness_->server_env(), harness_->server_network(), options);
@@ -205,17 +208,11 @@ TEST_P(PeerLimitsTest, RapidResetIsCutOffAndNeverRunsMoreThanTheStreamLimit) {
   address_ = *address;
 
   RawFrames frames;
-  for (uint64_t id = 1; id <= 5000; ++id) frames.call_and_cancel(id, "/test/Slow");
+  // 150 calls, past both the 120 cancels allowed and the 100 streams a connection may run.
+  for (uint64_t id = 1; id <= 150; ++id) frames.call_and_cancel(id, "/test/Slow");
   ServerReply reply = attack(frames.bytes());
-  // Over TCP the GOAWAY arrives before the close. The simulated link models a close with
-  // unread bytes as a reset that overtakes data in flight (as a real RST may), and the server
-  // does not yet linger to drain what the flooder sent: there only the close is certain.
-  if (GetParam().name == "tcp") {
-    ASSERT_THAT(reply.goaways,
-                ::testing::ElementsAre(GoAwayIs(StatusCode::kResourceExhausted, "rapid reset")));
-  }
-  EXPECT_TRUE(reply.end == asio::error::eof || reply.end == asio::error::connection_reset)
-      << reply.end.message();
+  ASSERT_THAT(reply.goaways,
+              ::testing::ElementsAre(GoAwayIs(StatusCode::kResourceExhausted, "rapid reset")));
   EXPECT_EQ(metric("meshrpc_server_peer_limits_hit_total{limit=cancel_flood}"), 1);
   EXPECT_LE(most_running, static_cast<int>(options.connection.limits.max_concurrent_streams));
   expect_serving();
