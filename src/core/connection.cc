@@ -245,7 +245,10 @@ Status Connection::handle_data(wire::Frame frame) {
     refused = resource_exhausted_error(
         "received message of at least " + std::to_string(state.inbound.size()) +
         " bytes exceeds max_message_bytes " + std::to_string(options_.limits.max_message_bytes));
-  } else if (pending_request_bytes() > options_.peer_limits.max_pending_bytes) {
+  } else if (role_ == wire::Role::kServer &&
+             pending_request_bytes() > options_.peer_limits.max_pending_bytes) {
+    // Servers only: a client chose its server and the responses it asked for, and may well
+    // have many large ones arriving at once.
     refused = violated(PeerGuard::Violation::kPendingBytes);
   }
   if (!refused.ok()) {

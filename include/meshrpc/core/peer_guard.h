@@ -54,10 +54,10 @@ struct PeerLimits {
   // A connection with no stream open this long is closed with GOAWAY (the peer reconnects
   // when it has calls to make). 0: never. Off by default for connections; servers set it.
   runtime::Duration idle_timeout{0};
-  // Request bytes one connection may hold: messages still arriving plus requests of calls
-  // not yet finished (unary requests are held until their handler returns). Past it, the
-  // stream whose bytes arrive is refused with RESOURCE_EXHAUSTED, and a peer that stops
-  // reading our output while this much is queued is disconnected. 64 MiB: sixteen
+  // Request bytes one server connection may hold: messages still arriving plus requests of
+  // calls not yet finished (unary requests are held until their handler returns). Past it,
+  // the stream whose bytes arrive is refused with RESOURCE_EXHAUSTED. On either side, a peer
+  // that stops reading our output while this much is queued is disconnected. 64 MiB: sixteen
   // maximum-size (4 MiB) requests in flight at once; a server's memory under a flood is
   // bounded by max_connections times this.
   size_t max_pending_bytes = 64 * 1024 * 1024;
