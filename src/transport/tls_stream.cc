@@ -60,6 +60,25 @@ class InnerStream {
 // Plaintext bytes move through these in units of at most one TLS record.
 constexpr size_t kRecordBytes = 16 * 1024;
 
+// Copies into [data, data + size) the plaintext of records OpenSSL already holds, without
+// waiting for the network. Asio's read returns one record at a time; a peer that batches
+// many small frames sends several records in one segment, and handing them over in one read
+// lets the reader handle them in one turn (and batch its replies) as it does over plaintext.
+// Stops at a partial record, the end of the stream or an error, and leaves those for the
+// next read through Asio, which reports them.
+size_t read_held_records(SSL* ssl, char* data, size_t size) {
+  size_t total = 0;
+  while (total < size && SSL_has_pending(ssl) == 1) {
+    size_t got = 0;
+    if (SSL_read_ex(ssl, data + total, size - total, &got) != 1) {
+      ERR_clear_error();
+      break;
+    }
+    total += got;
+  }
+  return total;
+}
+
 // What a TlsStream and its operations in flight share: the operations hold it, so a stream
 // destroyed with operations outstanding leaves the session alive until they complete (with
 // operation_aborted, as the inner stream is closed).
@@ -219,15 +238,21 @@ void TlsStream::initiate_read(std::span<const asio::mutable_buffer> buffers, Rea
   if (target.size() == 0) return post_result(get_executor(), std::move(handler), error_code(), 0);
   s.reading = true;
   s.ssl.async_read_some(
-      target, AdaptedCompletion(std::move(handler), get_executor(),
-                                [session = session_](ReadHandler handler, error_code ec, size_t n) {
-                                  ec = classify_failure(ec, session->ssl.native_handle());
-                                  if (ec && ec != asio::error::operation_aborted) {
-                                    session->read_error = ec;
-                                  }
-                                  std::move(handler)(ec, n);
-                                  session->end_read();
-                                }));
+      target,
+      AdaptedCompletion(std::move(handler), get_executor(),
+                        [session = session_, target](ReadHandler handler, error_code ec, size_t n) {
+                          ec = classify_failure(ec, session->ssl.native_handle());
+                          if (ec && ec != asio::error::operation_aborted) {
+                            session->read_error = ec;
+                          }
+                          if (!ec) {
+                            n += read_held_records(session->ssl.native_handle(),
+                                                   static_cast<char*>(target.data()) + n,
+                                                   target.size() - n);
+                          }
+                          std::move(handler)(ec, n);
+                          session->end_read();
+                        }));
 }
 
 void TlsStream::initiate_write(std::span<const asio::const_buffer> buffers, WriteHandler handler) {
@@ -279,6 +304,11 @@ void TlsStream::initiate_wait_readable(WaitHandler handler) {
       asio::buffer(s.stash),
       AdaptedCompletion(std::move(handler), get_executor(),
                         [session = session_](WaitHandler handler, error_code ec, size_t n) {
+                          if (!ec) {
+                            n += read_held_records(session->ssl.native_handle(),
+                                                   session->stash.data() + n,
+                                                   session->stash.size() - n);
+                          }
                           session->stash.resize(n);
                           if (n == 0) std::vector<char>().swap(session->stash);
                           ec = classify_failure(ec, session->ssl.native_handle());
