@@ -20,9 +20,12 @@
 #include "meshrpc/transport/errors.h"
 #include "meshrpc/wire/preface.h"
 #include "tests/support/backends.h"
+#include "tests/support/stream_io.h"
 
 namespace meshrpc::core {
 namespace {
+
+using ::meshrpc::testing::read_to_end;
 
 using namespace std::chrono_literals;
 using ::meshrpc::testing::Backend;
@@ -54,17 +57,6 @@ class RecordingHttpHandler final : public HttpConnectionHandler {
   std::vector<std::string> first_bytes_;
   std::atomic<int> shutdowns_{0};
 };
-
-// Reads until the peer ends the stream; returns what arrived and how it ended.
-awaitable<std::pair<std::string, error_code>> read_to_end(transport::ByteStream& stream) {
-  std::string received;
-  char chunk[1024];
-  for (;;) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), use_nothrow_awaitable);
-    if (ec) co_return std::pair(received, ec);
-    received.append(chunk, n);
-  }
-}
 
 bool ended_by_server(const error_code& ec) {
   return ec == asio::error::eof || ec == asio::error::connection_reset;

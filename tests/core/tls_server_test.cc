@@ -18,10 +18,13 @@
 #include "meshrpc/transport/tls.h"
 #include "tests/support/backends.h"
 #include "tests/support/metric_capture.h"
+#include "tests/support/stream_io.h"
 #include "tests/support/test_pki.h"
 
 namespace meshrpc::core {
 namespace {
+
+using ::meshrpc::testing::read_to_end;
 
 using ::meshrpc::testing::make_credentials;
 
@@ -47,16 +50,6 @@ class FixedHttpHandler final : public HttpConnectionHandler {
   }
   void shutdown() override {}
 };
-
-awaitable<std::pair<std::string, error_code>> read_to_end(transport::ByteStream& stream) {
-  std::string received;
-  char chunk[1024];
-  for (;;) {
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), use_nothrow_awaitable);
-    if (ec) co_return std::pair(received, ec);
-    received.append(chunk, n);
-  }
-}
 
 class TlsServerTest : public ::testing::TestWithParam<Backend> {
  protected:

@@ -117,4 +117,14 @@ awaitable<Status> expect_read_error(transport::ByteStream& stream, error_code ex
   co_return Status();
 }
 
+awaitable<std::pair<std::string, error_code>> read_to_end(transport::ByteStream& stream) {
+  std::string received;
+  char chunk[1024];
+  for (;;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), use_nothrow_awaitable);
+    if (ec) co_return std::pair(received, ec);
+    received.append(chunk, n);
+  }
+}
+
 }  // namespace meshrpc::testing

@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "meshrpc/base/result.h"
@@ -55,5 +57,8 @@ awaitable<Result<Bytes>> read_to_eof(transport::ByteStream& stream);
 // One read_some, which must fail with `expected`.
 awaitable<Status> expect_read_error(transport::ByteStream& stream, error_code expected,
                                     std::string_view what);
+
+// Reads until the peer ends the stream; returns what arrived and how it ended.
+awaitable<std::pair<std::string, error_code>> read_to_end(transport::ByteStream& stream);
 
 }  // namespace meshrpc::testing

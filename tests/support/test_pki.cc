@@ -23,14 +23,6 @@
 namespace meshrpc::testing {
 namespace {
 
-// Owns an OpenSSL object: frees it with the library's own free function.
-template <auto kFree>
-struct OpenSslFree {
-  template <typename T>
-  void operator()(T* object) const {
-    kFree(object);
-  }
-};
 using KeyPtr = std::unique_ptr<EVP_PKEY, OpenSslFree<EVP_PKEY_free>>;
 using CertPtr = std::unique_ptr<X509, OpenSslFree<X509_free>>;
 using BioPtr = std::unique_ptr<BIO, OpenSslFree<BIO_free_all>>;

@@ -35,6 +35,16 @@
 
 namespace meshrpc::testing {
 
+// Owns an OpenSSL object in a std::unique_ptr: frees it with the library's own free function,
+// e.g. std::unique_ptr<X509, OpenSslFree<X509_free>>.
+template <auto kFree>
+struct OpenSslFree {
+  template <typename T>
+  void operator()(T* object) const {
+    kFree(object);
+  }
+};
+
 struct TestCertificate {
   std::string cert_pem;   // the leaf certificate
   std::string key_pem;    // its private key: PKCS#8, unencrypted

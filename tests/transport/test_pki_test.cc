@@ -25,13 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-template <auto kFree>
-struct OpenSslFree {
-  template <typename T>
-  void operator()(T* object) const {
-    kFree(object);
-  }
-};
+using ::meshrpc::testing::OpenSslFree;
 using CertPtr = std::unique_ptr<X509, OpenSslFree<X509_free>>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, OpenSslFree<EVP_PKEY_free>>;
 using BioPtr = std::unique_ptr<BIO, OpenSslFree<BIO_free_all>>;
